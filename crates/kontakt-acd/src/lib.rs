@@ -1,0 +1,1 @@
+//! Sans-IO automatic call distribution: Router::handle(input, now) / poll_output().

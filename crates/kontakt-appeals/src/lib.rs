@@ -1,0 +1,1 @@
+//! Sans-IO appeal lifecycle: applicants, appeals, questions, states, results and legal deadlines.

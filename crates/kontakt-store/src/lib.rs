@@ -1,0 +1,1 @@
+//! Narrow Store trait, its SQLite and PostgreSQL backends, and the contract suite both pass.

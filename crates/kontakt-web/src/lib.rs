@@ -1,0 +1,1 @@
+//! axum REST API with OpenAPI, sessions and roles.

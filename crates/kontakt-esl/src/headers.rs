@@ -1,0 +1,240 @@
+//! An ordered header list that keeps duplicates, stored in one buffer.
+//!
+//! FreeSWITCH sends the same header name more than once (`Hangup-Cause` twice in
+//! `CHANNEL_HANGUP_COMPLETE`, codec headers twice in `CODEC`), so a map would lose data.
+//! A plain event has a few hundred headers and we aim at hundreds of thousands of events
+//! per second, so the list is stored as one `String` holding every name and decoded value
+//! back to back plus a `Vec` of offsets: two allocations per header block instead of two
+//! per header. Lookups are linear scans comparing lengths first, which is cheaper than
+//! hashing for the sizes involved. Name comparison ignores ASCII case, as FreeSWITCH's own
+//! `switch_event_get_header` does.
+
+use std::fmt;
+
+use crate::percent;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    start: usize,
+    name_end: usize,
+    end: usize,
+}
+
+/// An ordered list of `(name, value)` pairs; duplicates are kept in arrival order.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    buf: String,
+    entries: Vec<Entry>,
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Headers {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty list with room for `bytes` of names and values and `count` headers.
+    pub fn with_capacity(bytes: usize, count: usize) -> Self {
+        Headers { buf: String::with_capacity(bytes), entries: Vec::with_capacity(count) }
+    }
+
+    /// Appends a header (its value already decoded).
+    pub fn push(&mut self, name: &str, value: &str) {
+        let start = self.buf.len();
+        self.buf.push_str(name);
+        let name_end = self.buf.len();
+        self.buf.push_str(value);
+        self.entries.push(Entry { start, name_end, end: self.buf.len() });
+    }
+
+    /// Appends a header whose value is percent-decoded first (lossy on invalid UTF-8).
+    pub(crate) fn push_decoded(&mut self, name: &str, raw: &str, scratch: &mut Vec<u8>) {
+        if !raw.contains('%') {
+            self.push(name, raw);
+            return;
+        }
+        scratch.clear();
+        percent::decode_into(raw.as_bytes(), scratch);
+        let start = self.buf.len();
+        self.buf.push_str(name);
+        let name_end = self.buf.len();
+        match std::str::from_utf8(scratch) {
+            Ok(s) => self.buf.push_str(s),
+            Err(_) => self.buf.push_str(&String::from_utf8_lossy(scratch)),
+        }
+        self.entries.push(Entry { start, name_end, end: self.buf.len() });
+    }
+
+    fn name_of(&self, e: &Entry) -> &str {
+        self.buf.get(e.start..e.name_end).unwrap_or_default()
+    }
+
+    fn value_of(&self, e: &Entry) -> &str {
+        self.buf.get(e.name_end..e.end).unwrap_or_default()
+    }
+
+    /// The first value of `name` (ASCII case-insensitive), if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| {
+                e.name_end - e.start == name.len() && self.name_of(e).eq_ignore_ascii_case(name)
+            })
+            .map(|e| self.value_of(e))
+    }
+
+    /// Every value of `name` in arrival order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.entries
+            .iter()
+            .filter(move |e| {
+                e.name_end - e.start == name.len() && self.name_of(e).eq_ignore_ascii_case(name)
+            })
+            .map(|e| self.value_of(e))
+    }
+
+    /// Whether `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// All `(name, value)` pairs in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.entries.iter().map(|e| (self.name_of(e), self.value_of(e)))
+    }
+
+    /// The number of headers, duplicates included.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no headers.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Removes the last header (used to drop an inner `Content-Length` body marker).
+    pub(crate) fn pop(&mut self) {
+        if let Some(e) = self.entries.pop() {
+            self.buf.truncate(e.start);
+        }
+    }
+
+    /// The last header, if any.
+    pub(crate) fn last(&self) -> Option<(&str, &str)> {
+        self.entries.last().map(|e| (self.name_of(e), self.value_of(e)))
+    }
+}
+
+impl<'a> FromIterator<(&'a str, &'a str)> for Headers {
+    fn from_iter<T: IntoIterator<Item = (&'a str, &'a str)>>(iter: T) -> Self {
+        let mut h = Headers::new();
+        for (n, v) in iter {
+            h.push(n, v);
+        }
+        h
+    }
+}
+
+/// Why a header block was rejected.
+#[derive(Debug)]
+pub(crate) enum BlockError {
+    NoColon(String),
+    TooMany,
+}
+
+/// Parses `Name: value` lines from `text` into `out`, percent-decoding values, until a
+/// blank line or the end of `text`. Returns the offset just after the blank line (or
+/// `text.len()`). Lines end with LF; a trailing CR is tolerated. Leading spaces of the
+/// value are skipped, as libesl does. In `strict` mode a line without `:` is an error,
+/// otherwise it is skipped (inside event bodies we prefer keeping the event).
+pub(crate) fn parse_block(
+    text: &str,
+    strict: bool,
+    max_headers: usize,
+    out: &mut Headers,
+    scratch: &mut Vec<u8>,
+) -> Result<usize, BlockError> {
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let nl = memchr::memchr(b'\n', bytes.get(pos..).unwrap_or_default()).map(|i| pos + i);
+        let line_end = nl.unwrap_or(bytes.len());
+        let next = nl.map_or(bytes.len(), |i| i + 1);
+        let mut line = text.get(pos..line_end).unwrap_or_default();
+        line = line.strip_suffix('\r').unwrap_or(line);
+        pos = next;
+        if line.is_empty() {
+            return Ok(pos);
+        }
+        match line.split_once(':') {
+            Some((name, value)) => {
+                if out.len() >= max_headers {
+                    return Err(BlockError::TooMany);
+                }
+                out.push_decoded(name, value.trim_start_matches(' '), scratch);
+            }
+            None if strict => {
+                let mut shown = line.to_owned();
+                if shown.len() > 200 {
+                    let mut cut = 200;
+                    while !shown.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    shown.truncate(cut);
+                }
+                return Err(BlockError::NoColon(shown));
+            }
+            None => {}
+        }
+    }
+    Ok(pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_and_case() {
+        let mut h = Headers::new();
+        let mut s = Vec::new();
+        let end = parse_block(
+            "Hangup-Cause: A\nX: a%20b\nhangup-cause: B\r\n\nrest",
+            true,
+            10,
+            &mut h,
+            &mut s,
+        )
+        .unwrap();
+        assert_eq!(end, 43);
+        assert_eq!(h.get("HANGUP-CAUSE"), Some("A"));
+        assert_eq!(h.get_all("Hangup-Cause").collect::<Vec<_>>(), ["A", "B"]);
+        assert_eq!(h.get("X"), Some("a b"));
+        h.pop();
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.last(), Some(("X", "a b")));
+    }
+
+    #[test]
+    fn strictness() {
+        let mut h = Headers::new();
+        let mut s = Vec::new();
+        assert!(matches!(
+            parse_block("bad line\n", true, 10, &mut h, &mut s),
+            Err(BlockError::NoColon(_))
+        ));
+        assert!(parse_block("bad line\nA: b\n", false, 10, &mut h, &mut s).is_ok());
+        assert_eq!(h.len(), 1);
+        assert!(matches!(
+            parse_block("A: 1\nB: 2\n", false, 1, &mut Headers::new(), &mut s),
+            Err(BlockError::TooMany)
+        ));
+    }
+}

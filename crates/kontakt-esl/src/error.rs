@@ -100,6 +100,12 @@ pub enum EncodeError {
         /// Which field.
         field: &'static str,
     },
+    /// A field that is one space-separated word contains whitespace.
+    #[error("{field} must be a single word (no whitespace)")]
+    Whitespace {
+        /// Which field.
+        field: &'static str,
+    },
     /// A header name contains `:` or whitespace.
     #[error("invalid header name {name:?}")]
     InvalidHeaderName {

@@ -9,6 +9,7 @@
 //! * [`decode_to_json_lines`] backs `kontakt esl decode FILE`.
 
 mod decode;
+mod encode;
 mod error;
 mod event;
 mod headers;
@@ -17,9 +18,11 @@ mod jsonl;
 mod limits;
 mod message;
 mod percent;
+pub mod server;
 mod xml;
 
 pub use decode::Decoder;
+pub use encode::{CallCommand, Command, EventFormat, MAX_INLINE_APP_ARG, SendMsg};
 pub use error::{DecodeError, EncodeError, SessionError};
 pub use event::{ChannelState, Direction, Event};
 pub use headers::Headers;

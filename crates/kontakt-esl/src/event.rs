@@ -87,6 +87,28 @@ impl Event {
         limits: &Limits,
         scratch: &mut Vec<u8>,
     ) -> Result<Event, String> {
+        let too_many = |e: BlockError| match e {
+            BlockError::TooMany => format!("more than {} event headers", limits.max_event_headers),
+            BlockError::NoColon(l) => format!("bad header line {l:?}"),
+        };
+        // Fast path: valid UTF-8 (every real event), values decoded in place.
+        if let Some((mut headers, end)) =
+            Headers::parse_block_owned(bytes, limits.max_event_headers).map_err(too_many)?
+        {
+            let mut body = None;
+            if let Some(("Content-Length", v)) = headers.last()
+                && let Ok(n) = v.trim().parse::<usize>()
+            {
+                let tail = headers.tail_from(end).unwrap_or_default();
+                let mut cut = n.min(tail.len());
+                while !tail.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                body = Some(tail.get(..cut).unwrap_or_default().to_owned());
+                headers.pop();
+            }
+            return Ok(Event { headers, body });
+        }
         let text = String::from_utf8_lossy(bytes);
         // Names and values together are about as long as the block; ~40 bytes per line.
         let mut headers = Headers::with_capacity(text.len(), text.len() / 40 + 1);
@@ -97,12 +119,7 @@ impl Event {
             &mut headers,
             scratch,
         )
-        .map_err(|e| match e {
-            BlockError::TooMany => {
-                format!("more than {} event headers", limits.max_event_headers)
-            }
-            BlockError::NoColon(l) => format!("bad header line {l:?}"),
-        })?;
+        .map_err(too_many)?;
         let mut body = None;
         if let Some(("Content-Length", v)) = headers.last()
             && let Ok(n) = v.trim().parse::<usize>()

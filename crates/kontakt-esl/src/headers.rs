@@ -17,15 +17,26 @@ use crate::percent;
 struct Entry {
     start: usize,
     name_end: usize,
+    value_start: usize,
     end: usize,
 }
 
 /// An ordered list of `(name, value)` pairs; duplicates are kept in arrival order.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Headers {
     buf: String,
     entries: Vec<Entry>,
 }
+
+/// Equality is on the `(name, value)` sequence, not on the internal layout (a fast-path
+/// block keeps unreferenced bytes in its buffer).
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
 
 impl fmt::Debug for Headers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -50,7 +61,7 @@ impl Headers {
         self.buf.push_str(name);
         let name_end = self.buf.len();
         self.buf.push_str(value);
-        self.entries.push(Entry { start, name_end, end: self.buf.len() });
+        self.entries.push(Entry { start, name_end, value_start: name_end, end: self.buf.len() });
     }
 
     /// Appends a header whose value is percent-decoded first (lossy on invalid UTF-8).
@@ -68,7 +79,7 @@ impl Headers {
             Ok(s) => self.buf.push_str(s),
             Err(_) => self.buf.push_str(&String::from_utf8_lossy(scratch)),
         }
-        self.entries.push(Entry { start, name_end, end: self.buf.len() });
+        self.entries.push(Entry { start, name_end, value_start: name_end, end: self.buf.len() });
     }
 
     fn name_of(&self, e: &Entry) -> &str {
@@ -76,7 +87,7 @@ impl Headers {
     }
 
     fn value_of(&self, e: &Entry) -> &str {
-        self.buf.get(e.name_end..e.end).unwrap_or_default()
+        self.buf.get(e.value_start..e.end).unwrap_or_default()
     }
 
     /// The first value of `name` (ASCII case-insensitive), if present.
@@ -129,6 +140,104 @@ impl Headers {
     /// The last header, if any.
     pub(crate) fn last(&self) -> Option<(&str, &str)> {
         self.entries.last().map(|e| (self.name_of(e), self.value_of(e)))
+    }
+
+    /// The text of the block after `offset` (what follows the blank line of a block
+    /// parsed by [`parse_block_owned`], i.e. an inner body).
+    pub(crate) fn tail_from(&self, offset: usize) -> Option<&str> {
+        self.buf.get(offset..)
+    }
+
+    /// Fast path for a whole header block (the body of a plain event): the block is
+    /// copied once and values are percent-decoded **in place** (decoding only shrinks),
+    /// so there is one copy and two allocations per block instead of work per header; the
+    /// bytes a decoded value no longer needs stay in the buffer, unreferenced. Returns
+    /// `Ok(None)` if the block or a decoded value is not valid UTF-8, in which case the
+    /// caller uses the general (lossy) [`parse_block`].
+    ///
+    /// On success, also returns the offset just after the blank line; the text after it
+    /// is available through [`Headers::tail_from`]. Lines without `:` are skipped.
+    pub(crate) fn parse_block_owned(
+        bytes: &[u8],
+        max_headers: usize,
+    ) -> Result<Option<(Headers, usize)>, BlockError> {
+        let mut buf = bytes.to_vec();
+        let len = buf.len();
+        let mut entries = Vec::with_capacity(len / 32 + 1);
+        let mut pos = 0;
+        let mut end = len;
+        while pos < len {
+            let rest = buf.get(pos..).unwrap_or_default();
+            let (line_end, next) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (pos + i, pos + i + 1),
+                None => (len, len),
+            };
+            let mut le = line_end;
+            if le > pos && buf.get(le - 1) == Some(&b'\r') {
+                le -= 1;
+            }
+            if le == pos {
+                end = next;
+                break;
+            }
+            let line = buf.get(pos..le).unwrap_or_default();
+            if let Some(c) = memchr::memchr(b':', line) {
+                if entries.len() >= max_headers {
+                    return Err(BlockError::TooMany);
+                }
+                let name_end = pos + c;
+                let mut vs = name_end + 1;
+                while vs < le && buf.get(vs) == Some(&b' ') {
+                    vs += 1;
+                }
+                let value = buf.get(vs..le).unwrap_or_default();
+                let ve = if memchr::memchr(b'%', value).is_some() {
+                    decode_in_place(&mut buf, vs, le)
+                } else {
+                    le
+                };
+                entries.push(Entry { start: pos, name_end, value_start: vs, end: ve });
+            }
+            pos = next;
+        }
+        match String::from_utf8(buf) {
+            Ok(buf) => Ok(Some((Headers { buf, entries }, end))),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// Percent-decodes `buf[start..end]` in place; returns the new end of the value.
+fn decode_in_place(buf: &mut [u8], start: usize, end: usize) -> usize {
+    let mut r = start;
+    let mut w = start;
+    while r < end {
+        let b = buf.get(r).copied().unwrap_or_default();
+        let mut out = b;
+        let mut step = 1;
+        if b == b'%' && r + 2 < end + 1 {
+            let hi = buf.get(r + 1).copied().and_then(hex_val);
+            let lo = buf.get(r + 2).copied().and_then(hex_val);
+            if let (Some(hi), Some(lo), true) = (hi, lo, r + 2 < end) {
+                out = hi << 4 | lo;
+                step = 3;
+            }
+        }
+        if let Some(slot) = buf.get_mut(w) {
+            *slot = out;
+        }
+        w += 1;
+        r += step;
+    }
+    w
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
     }
 }
 
@@ -219,6 +328,18 @@ mod tests {
         assert_eq!(h.get("X"), Some("a b"));
         h.pop();
         assert_eq!(h.len(), 2);
+        let (o, end) = Headers::parse_block_owned(
+            b"Hangup-Cause: A\nX: a%20b%2\nhangup-cause: B%\r\n\nrest",
+            10,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            o.iter().collect::<Vec<_>>(),
+            [("Hangup-Cause", "A"), ("X", "a b%2"), ("hangup-cause", "B%")]
+        );
+        assert_eq!(o.tail_from(end), Some("rest"));
+        assert!(Headers::parse_block_owned(b"X: %FF\n\n", 10).unwrap().is_none());
         assert_eq!(h.last(), Some(("X", "a b")));
     }
 

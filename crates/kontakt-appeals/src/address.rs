@@ -356,6 +356,17 @@ mod tests {
         assert_eq!(full.validate(), Ok(()));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn key_never_panics_and_ignores_spacing(street in "\\PC{0,60}", building in "\\PC{0,12}") {
+            let a = addr(&street, &building);
+            let _ = a.validate();
+            let key = a.building_key();
+            let spaced = addr(&format!("  {street}  "), &format!(" {building} "));
+            proptest::prop_assert_eq!(spaced.building_key(), key);
+        }
+    }
+
     #[test]
     fn normalized_trims() {
         let mut a = addr("  вул.   Соборна ", " 12 ");

@@ -503,6 +503,23 @@ mod tests {
         assert!(v.art5_missing().is_empty());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn validate_never_panics(
+            last in proptest::option::of("\\PC{0,120}"),
+            phone in "\\PC{0,20}",
+            email in proptest::option::of("\\PC{0,30}"),
+        ) {
+            let mut a = base();
+            a.last_name = last;
+            a.phones = vec![phone];
+            a.email = email;
+            if let Ok(v) = a.validate() {
+                proptest::prop_assert!(v.phones.iter().all(|p| p.as_str().starts_with('+')));
+            }
+        }
+    }
+
     #[test]
     fn reports_every_problem_at_once() {
         let mut a = base();

@@ -189,6 +189,27 @@ pub fn validate_attributes(
     errs.into_result(())
 }
 
+/// A minimal attributes object that satisfies `schema`: every required attribute gets a neutral
+/// value (`false`, `0`, the first listed value, `today`, or "не вказано"), optional ones are left
+/// out. For demo data and tests; real input comes from the operator.
+pub fn example_attributes(schema: &[AttributeDef], today: chrono::NaiveDate) -> serde_json::Value {
+    use serde_json::Value;
+    let mut obj = serde_json::Map::new();
+    for def in schema.iter().filter(|d| d.required) {
+        let v = match &def.kind {
+            AttributeKind::Bool => Value::Bool(false),
+            AttributeKind::Number => Value::from(0),
+            AttributeKind::String => Value::from("не вказано"),
+            AttributeKind::SingleValue(values) => {
+                values.first().map_or(Value::Null, |v| Value::from(v.as_str()))
+            }
+            AttributeKind::Date => Value::from(today.format("%Y-%m-%d").to_string()),
+        };
+        obj.insert(def.code.clone(), v);
+    }
+    Value::Object(obj)
+}
+
 impl Category {
     /// Checks one category on its own: code syntax, parent prefix, names, SLA bounds, attention
     /// percentage and attribute definitions.
@@ -407,6 +428,47 @@ mod tests {
         // No schema: only an empty object or null passes.
         assert_eq!(validate_attributes(&[], &json!({})), Ok(()));
         assert!(validate_attributes(&[], &json!({"a": 1})).is_err());
+    }
+
+    #[test]
+    fn example_attributes_satisfy_every_schema() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let mut with_date = schema();
+        with_date.push(AttributeDef {
+            code: "d".into(),
+            name_uk: "Дата".into(),
+            kind: AttributeKind::Date,
+            required: true,
+        });
+        with_date.push(AttributeDef {
+            code: "s".into(),
+            name_uk: "Текст".into(),
+            kind: AttributeKind::String,
+            required: true,
+        });
+        with_date.push(AttributeDef {
+            code: "n".into(),
+            name_uk: "Число".into(),
+            kind: AttributeKind::Number,
+            required: true,
+        });
+        let ex = example_attributes(&with_date, today);
+        assert_eq!(
+            ex,
+            json!({"people_inside": false, "d": "2026-11-30", "s": "не вказано", "n": 0})
+        );
+        assert_eq!(validate_attributes(&with_date, &ex), Ok(()));
+        for c in crate::seed::default_categories() {
+            assert_eq!(
+                validate_attributes(
+                    &c.attribute_schema,
+                    &example_attributes(&c.attribute_schema, today)
+                ),
+                Ok(()),
+                "{}",
+                c.code
+            );
+        }
     }
 
     #[test]

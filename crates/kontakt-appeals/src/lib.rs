@@ -35,7 +35,7 @@ pub use appeal::{AnswerChannel, Channel, LegalKind, MAX_QUESTIONS, NewAppeal, Re
 pub use applicant::{ApplicantKind, AssuranceLevel, NewApplicant, Privilege, ValidApplicant};
 pub use category::{
     AttributeDef, AttributeKind, Category, DEFAULT_ATTENTION_PCT, LegalTrack, Severity, code_under,
-    validate_attributes, validate_tree,
+    example_attributes, validate_attributes, validate_tree,
 };
 pub use deadline::{
     DeadlineError, DeadlineStatus, appeal_legal_due, attention_at, end_of_local_day, extend,

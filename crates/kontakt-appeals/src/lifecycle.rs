@@ -561,6 +561,44 @@ mod tests {
         assert_eq!(reach.len(), S::ALL.len());
     }
 
+    /// Every combination of state, action, result and actor: `transition` agrees with a direct
+    /// reading of the table, and its error is the most specific one.
+    #[test]
+    fn exhaustive_against_table() {
+        let results: Vec<Option<R>> =
+            std::iter::once(None).chain(R::ALL.iter().copied().map(Some)).collect();
+        let mut allowed = 0;
+        for from in S::ALL {
+            for action in A::ALL {
+                for result in &results {
+                    for actor in Who::ALL {
+                        let direct = TRANSITIONS
+                            .iter()
+                            .find(|r| {
+                                r.from == *from
+                                    && r.action == *action
+                                    && r.result == *result
+                                    && actor.acts_as(r.actor)
+                            })
+                            .map(|r| r.to);
+                        let got = transition(*from, *action, *result, *actor);
+                        match (direct, &got) {
+                            (Some(to), Ok(g)) => {
+                                assert_eq!(to, *g);
+                                allowed += 1;
+                            }
+                            (None, Err(_)) => {}
+                            _ => panic!(
+                                "{from} {action} {result:?} {actor}: table {direct:?}, transition {got:?}"
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+        assert!(allowed > TRANSITIONS.len(), "admin adds rows");
+    }
+
     #[test]
     fn full_rework_cycle() {
         let mut s = S::Registered;

@@ -35,13 +35,15 @@ pub struct PriorQuestion {
 /// A repeat is still registered and answered; it is flagged `repeat_of` and routed to a
 /// supervisor (appeals.md §5.4). Because the flag has consequences for the citizen, matching is
 /// conservative: a question without an address is never called a repeat (the category alone
-/// cannot tell "the same question" from a new one).
+/// cannot tell "the same question" from a new one), and neither is one without a known
+/// applicant (`applicant_id` = `None`: an anonymous incident report has no "same person").
 pub fn find_repeat<'a>(
-    applicant_id: i64,
+    applicant_id: Option<i64>,
     category_code: &str,
     building_key: Option<&str>,
     prior: &'a [PriorQuestion],
 ) -> Option<&'a PriorQuestion> {
+    let applicant_id = applicant_id?;
     let key = building_key.filter(|k| !k.is_empty())?;
     prior
         .iter()
@@ -134,22 +136,23 @@ mod tests {
     #[test]
     fn repeat_table() {
         let prior = prior();
-        let cases: &[(i64, &str, Option<&str>, Option<i64>)] = &[
-            (7, CAT, Some(K), Some(2)), // latest closed on the merits, not #3 or #4
-            (8, CAT, Some(K), Some(5)),
-            (9, CAT, Some(K), None), // #8 is still open: duplicate, not repeat
-            (7, "heating.no_heating", Some(K), Some(6)),
-            (7, CAT, Some("соборна|14"), Some(7)),
-            (7, CAT, Some("соборна|16"), None),
-            (7, CAT, None, None), // no address: never a repeat
-            (7, CAT, Some(""), None),
-            (1, CAT, Some(K), None),
+        let cases: &[(Option<i64>, &str, Option<&str>, Option<i64>)] = &[
+            (Some(7), CAT, Some(K), Some(2)), // latest closed on the merits, not #3 or #4
+            (Some(8), CAT, Some(K), Some(5)),
+            (Some(9), CAT, Some(K), None), // #8 is still open: duplicate, not repeat
+            (Some(7), "heating.no_heating", Some(K), Some(6)),
+            (Some(7), CAT, Some("соборна|14"), Some(7)),
+            (Some(7), CAT, Some("соборна|16"), None),
+            (Some(7), CAT, None, None), // no address: never a repeat
+            (Some(7), CAT, Some(""), None),
+            (Some(1), CAT, Some(K), None),
+            (None, CAT, Some(K), None), // no applicant: never a repeat
         ];
         for (applicant, cat, key, want) in cases {
             let got = find_repeat(*applicant, cat, *key, &prior).map(|p| p.question_id);
-            assert_eq!(got, *want, "applicant {applicant} {cat} {key:?}");
+            assert_eq!(got, *want, "applicant {applicant:?} {cat} {key:?}");
         }
-        assert_eq!(find_repeat(7, CAT, Some(K), &[]), None);
+        assert_eq!(find_repeat(Some(7), CAT, Some(K), &[]), None);
     }
 
     #[test]

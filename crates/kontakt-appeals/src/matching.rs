@@ -136,7 +136,8 @@ mod tests {
     #[test]
     fn repeat_table() {
         let prior = prior();
-        let cases: &[(Option<i64>, &str, Option<&str>, Option<i64>)] = &[
+        type Case = (Option<i64>, &'static str, Option<&'static str>, Option<i64>);
+        let cases: &[Case] = &[
             (Some(7), CAT, Some(K), Some(2)), // latest closed on the merits, not #3 or #4
             (Some(8), CAT, Some(K), Some(5)),
             (Some(9), CAT, Some(K), None), // #8 is still open: duplicate, not repeat

@@ -51,7 +51,8 @@ pub use matching::{PriorQuestion, duplicate_candidates, find_repeat};
 pub use phone::{Phone, PhoneError, is_withheld, normalize_phone};
 pub use question::{Emergency, NewQuestion, validate_question};
 pub use seed::{
-    ExecutorSeed, default_categories, default_districts, pick_executor, sample_executors,
+    ExecutorSeed, default_categories, default_districts, normalize_district, pick_executor,
+    sample_executors,
 };
 
 #[cfg(test)]

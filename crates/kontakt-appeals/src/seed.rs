@@ -70,17 +70,42 @@ pub fn pick_executor<'a>(
         .map(|(_, e)| e)
 }
 
-/// The seven districts of Zaporizhzhia (since the 2016 renaming).
+/// The seven districts of Zaporizhzhia under their current names. Komunarskyi was renamed
+/// Kosmichnyi by the city council in November 2025 (decommunisation); Leninskyi, Zhovtnevyi and
+/// Ordzhonikidzevskyi became Dniprovskyi, Oleksandrivskyi and Voznesenivskyi in 2016.
+/// Shevchenkivskyi is a district of its own, not a new name of another.
 pub fn default_districts() -> Vec<&'static str> {
     vec![
         "Вознесенівський",
         "Дніпровський",
         "Заводський",
-        "Комунарський",
+        "Космічний",
         "Олександрівський",
         "Хортицький",
         "Шевченківський",
     ]
+}
+
+/// Former district names still found in old addresses and registries, with the current name.
+pub const DISTRICT_RENAMES: &[(&str, &str)] = &[
+    ("Комунарський", "Космічний"),
+    ("Ленінський", "Дніпровський"),
+    ("Жовтневий", "Олександрівський"),
+    ("Орджонікідзевський", "Вознесенівський"),
+];
+
+/// The current name of a district written in any case, with or without the word "район", under
+/// its current or a former name; `None` if it is not a district of the city.
+pub fn normalize_district(name: &str) -> Option<&'static str> {
+    let cleaned: String = name
+        .split_whitespace()
+        .filter(|w| !matches!(w.to_lowercase().trim_end_matches('.'), "район" | "р-н" | "р"))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    default_districts().into_iter().find(|d| d.to_lowercase() == cleaned).or_else(|| {
+        DISTRICT_RENAMES.iter().find(|(old, _)| old.to_lowercase() == cleaned).map(|(_, new)| *new)
+    })
 }
 
 fn parent_of(code: &str) -> Option<String> {
@@ -622,7 +647,7 @@ pub fn sample_executors() -> Vec<ExecutorSeed> {
         ("housing_voznesenivskyi", "Вознесенівський", "Voznesenivskyi"),
         ("housing_dniprovskyi", "Дніпровський", "Dniprovskyi"),
         ("housing_zavodskyi", "Заводський", "Zavodskyi"),
-        ("housing_komunarskyi", "Комунарський", "Komunarskyi"),
+        ("housing_kosmichnyi", "Космічний", "Kosmichnyi"),
         ("housing_oleksandrivskyi", "Олександрівський", "Oleksandrivskyi"),
         ("housing_khortytskyi", "Хортицький", "Khortytskyi"),
         ("housing_shevchenkivskyi", "Шевченківський", "Shevchenkivskyi"),
@@ -756,6 +781,25 @@ mod tests {
                     e.code
                 );
             }
+        }
+    }
+
+    #[test]
+    fn districts_and_renames() {
+        assert_eq!(default_districts().len(), 7);
+        let cases: &[(&str, Option<&str>)] = &[
+            ("Космічний", Some("Космічний")),
+            ("космічний район", Some("Космічний")),
+            ("  Комунарський  р-н ", Some("Космічний")),
+            ("Ленінський", Some("Дніпровський")),
+            ("Жовтневий район", Some("Олександрівський")),
+            ("Орджонікідзевський", Some("Вознесенівський")),
+            ("ШЕВЧЕНКІВСЬКИЙ", Some("Шевченківський")),
+            ("Печерський", None),
+            ("", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize_district(input), *want, "{input:?}");
         }
     }
 

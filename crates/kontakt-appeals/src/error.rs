@@ -12,14 +12,55 @@ pub struct FieldError {
     /// Dotted path of the offending field, e.g. `questions[1].address.street`; empty for the
     /// object as a whole.
     pub field: String,
-    /// Stable machine code: `required`, `too_long`, `too_short`, `too_many`, `invalid_phone`,
-    /// `invalid_email`, `invalid_type`, `invalid_value`, `invalid_date`, `invalid_chars`,
-    /// `out_of_range`, `not_allowed`, `in_future`, `not_leaf`, `inactive`, `mismatch`,
-    /// `duplicate`, `invalid_format`.
+    /// Stable machine code, one of [`ERROR_CODES`].
     pub code: &'static str,
     /// Human-readable explanation (English; the UI translates by `code`).
     pub message: String,
 }
+
+/// Every `code` a [`FieldError`] from this crate can carry:
+///
+/// | code | meaning |
+/// |---|---|
+/// | `required` | missing, blank or null |
+/// | `too_short` / `too_long` | text length out of bounds (characters) |
+/// | `too_many` | a list is longer than allowed |
+/// | `invalid_phone` | not a phone number ([`crate::PhoneError`] in the message) |
+/// | `invalid_email` | not an e-mail address |
+/// | `invalid_type` | wrong JSON type |
+/// | `invalid_value` | not one of the listed values |
+/// | `invalid_date` | not a `YYYY-MM-DD` date |
+/// | `invalid_chars` | control characters, or non-letters in a person's name |
+/// | `invalid_format` | a code with the wrong syntax |
+/// | `out_of_range` | a number outside its range |
+/// | `not_allowed` | a field that must not be present here (e.g. an unknown attribute) |
+/// | `in_future` | a time later than now plus the allowed clock skew |
+/// | `not_found` | refers to something that does not exist |
+/// | `not_leaf` | a category group where a leaf is needed |
+/// | `inactive` | a category that takes no new questions |
+/// | `mismatch` | two fields that must agree do not |
+/// | `duplicate` | the same code twice |
+pub const ERROR_CODES: &[&str] = &[
+    "required",
+    "too_short",
+    "too_long",
+    "too_many",
+    "invalid_phone",
+    "invalid_email",
+    "invalid_type",
+    "invalid_value",
+    "invalid_date",
+    "invalid_chars",
+    "invalid_format",
+    "out_of_range",
+    "not_allowed",
+    "in_future",
+    "not_found",
+    "not_leaf",
+    "inactive",
+    "mismatch",
+    "duplicate",
+];
 
 /// All problems found in one input, in the order they were found. Never empty when returned as
 /// an error.
@@ -36,13 +77,17 @@ impl ValidationErrors {
         Self::default()
     }
 
-    /// Records one error.
+    /// Records one error. The crate's own validators use only [`ERROR_CODES`]; callers may add
+    /// codes of their own.
     pub fn push(
         &mut self,
         field: impl Into<String>,
         code: &'static str,
         message: impl Into<String>,
     ) {
+        // In this crate's own test build, every code a validator emits must be documented.
+        #[cfg(test)]
+        assert!(ERROR_CODES.contains(&code), "undocumented error code {code}");
         self.errors.push(FieldError { field: field.into(), code, message: message.into() });
     }
 

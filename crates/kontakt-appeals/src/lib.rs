@@ -42,7 +42,7 @@ pub use deadline::{
     forward_due, legal_due, local_date, max_extended_due, return_malformed_due, rework_due,
     sla_due, status,
 };
-pub use error::{FieldError, UnknownValue, ValidationErrors};
+pub use error::{ERROR_CODES, FieldError, UnknownValue, ValidationErrors};
 pub use lifecycle::{
     Action, ActorKind, AssignmentState, PublicStatus, Resolution, TRANSITIONS, TransitionError,
     TransitionRule, available_actions, public_status, public_status_with_event, transition,

@@ -123,6 +123,12 @@ pub fn normalize_phone(input: &str) -> Result<Phone, PhoneError> {
 /// `national` is what follows the country code or trunk `0`; `total` is how many digits the
 /// caller typed, which is what the error reports.
 fn ukrainian(national: &str, total: usize) -> Result<Phone, PhoneError> {
+    // `+380 050 …` and `+38 (0) 0 50…`-style doubling of the trunk 0 is a common way of writing
+    // a number; the national part never starts with 0, so the extra 0 can be dropped safely.
+    let national = match national.strip_prefix('0') {
+        Some(rest) if rest.len() == UA_NATIONAL_LEN => rest,
+        _ => national,
+    };
     let n = national.len();
     if n < UA_NATIONAL_LEN {
         return Err(PhoneError::TooShort(total));
@@ -272,6 +278,9 @@ mod tests {
             ("8-050-123-45-67", "+380501234567"),
             ("+38 (050) 123-45-67", "+380501234567"),
             ("+38(050)1234567", "+380501234567"),
+            ("+380 050 123 45 67", "+380501234567"),
+            ("+380 (0)50 123 45 67", "+380501234567"),
+            ("3800501234567", "+380501234567"),
             ("  0501234567  ", "+380501234567"),
             ("050\u{a0}123\u{a0}45\u{a0}67", "+380501234567"),
             ("00380501234567", "+380501234567"),

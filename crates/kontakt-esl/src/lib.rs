@@ -19,6 +19,7 @@ mod limits;
 mod message;
 mod percent;
 pub mod server;
+pub mod session;
 mod xml;
 
 pub use decode::Decoder;

@@ -48,7 +48,7 @@ pub use lifecycle::{
     TransitionRule, available_actions, public_status, public_status_with_event, transition,
 };
 pub use matching::{PriorQuestion, duplicate_candidates, find_repeat};
-pub use phone::{Phone, PhoneError, is_withheld, normalize_phone};
+pub use phone::{Phone, PhoneError, is_withheld, normalize_phone, phone_from_caller_id};
 pub use question::{Emergency, NewQuestion, validate_question};
 pub use seed::{
     ExecutorSeed, default_categories, default_districts, normalize_district, pick_executor,

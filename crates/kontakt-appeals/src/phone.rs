@@ -86,10 +86,11 @@ pub fn normalize_phone(input: &str) -> Result<Phone, PhoneError> {
         return if let Some(national) = digits.strip_prefix("380") {
             ukrainian(national, n)
         } else if let Some(national) =
-            digits.strip_prefix("80").filter(|d| d.len() == UA_NATIONAL_LEN)
+            digits.strip_prefix("80").filter(|d| d.len() == UA_NATIONAL_LEN && !d.starts_with('0'))
         {
-            // `+8 050 …`: a caller mixing the old trunk prefix with a plus. Country codes 8x
-            // with a 9-digit tail are not in service, so this can only be meant as Ukrainian.
+            // `+8 050 …`: a caller mixing the old trunk prefix with a plus. `+80` followed by a
+            // 9-digit tail that does not start with 0 is no assigned international code (the
+            // UIFN `+800` is left alone), so this can only be meant as Ukrainian.
             ukrainian(national, n)
         } else {
             international(&digits)
@@ -167,7 +168,7 @@ pub fn is_withheld(input: &str) -> bool {
     if t.is_empty() {
         return true;
     }
-    if t.contains("anonymous") || t.contains("anonym") {
+    if t.contains("anonym") {
         return true;
     }
     const WORDS: &[&str] = &[
@@ -202,6 +203,23 @@ pub fn is_withheld(input: &str) -> bool {
     let digits: Vec<char> = t.chars().filter(char::is_ascii_digit).collect();
     let only_number_chars = t.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c));
     only_number_chars && !digits.is_empty() && digits.iter().all(|&c| c == '0')
+}
+
+/// The caller's number from what the switch reports as caller id: a bare number, a `tel:` URI or
+/// a `sip:user@host` URI (parameters after `;` ignored). `None` when the number is withheld or is
+/// not a phone number (an extension, a SIP user name), in which case the operator asks.
+pub fn phone_from_caller_id(raw: &str) -> Option<Phone> {
+    if is_withheld(raw) {
+        return None;
+    }
+    let t = raw.trim().trim_start_matches('<').trim_end_matches('>');
+    let lower = t.to_ascii_lowercase();
+    let user = ["sips:", "sip:", "tel:"]
+        .iter()
+        .find_map(|scheme| lower.starts_with(scheme).then(|| &t[scheme.len()..]))
+        .unwrap_or(t);
+    let user = user.split(['@', ';']).next().unwrap_or(user);
+    normalize_phone(user).ok()
 }
 
 impl Phone {
@@ -303,6 +321,7 @@ mod tests {
             ("+44 20 7946 0958", "+442079460958"),
             ("+420 601 123 456", "+420601123456"),
             ("+3726123456", "+3726123456"),
+            ("+800 1234 5678", "+80012345678"),
         ];
         for (input, want) in cases {
             match normalize_phone(input) {
@@ -371,6 +390,29 @@ mod tests {
         }
         for s in ["0501234567", "+380501234567", "15-80", "100"] {
             assert!(!is_withheld(s), "{s:?} should not be withheld");
+        }
+    }
+
+    #[test]
+    fn caller_id_table() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("0501234567", Some("+380501234567")),
+            ("+380501234567", Some("+380501234567")),
+            ("380501234567", Some("+380501234567")),
+            ("sip:+380501234567@10.0.0.5", Some("+380501234567")),
+            ("<sip:0617871580@gw.example;user=phone>", Some("+380617871580")),
+            ("SIPS:0501234567@x", Some("+380501234567")),
+            ("tel:+380501234567;phone-context=x", Some("+380501234567")),
+            ("sip:anonymous@anonymous.invalid", None),
+            ("anonymous", None),
+            ("", None),
+            ("1001", None),
+            ("sip:operator7@pbx", None),
+            ("sip:", None),
+            ("тел:05", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(phone_from_caller_id(raw).as_ref().map(Phone::as_str), *want, "{raw:?}");
         }
     }
 

@@ -179,7 +179,25 @@ const STREET_TYPES: &[&str] = &[
 ];
 
 /// Words dropped from the building part ("буд. 12", "д. 12").
-const BUILDING_WORDS: &[&str] = &["буд", "будинок", "б", "д", "дом", "№", "no"];
+const BUILDING_WORDS: &[&str] = &["буд", "будинок", "б", "д", "дом", "no"];
+
+/// Spellings of "block" (корпус) in a building designation, all written `к` in the key.
+const BLOCK_WORDS: &[&str] = &["корпус", "корп", "кор", "к"];
+
+/// A Latin letter in a building number is a transliterated Cyrillic one ("12b" is "12б"), not a
+/// look-alike: building letters run а, б, в, г…
+fn building_letter(c: char) -> char {
+    match c {
+        'a' => 'а',
+        'b' => 'б',
+        'v' => 'в',
+        'g' => 'г',
+        'd' => 'д',
+        'e' => 'е',
+        'k' => 'к',
+        other => other,
+    }
+}
 
 fn collapse_spaces(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -216,7 +234,8 @@ fn simplify(s: &str) -> String {
         .map(|c| match c {
             '\u{2019}' | '\u{02bc}' | '`' | '\u{2018}' | '\u{00b4}' => '\'',
             'ё' => 'е',
-            '.' | ',' | ';' | ':' | '"' | '«' | '»' | '(' | ')' => ' ',
+            // `|` separates street and building in the key, so it may not appear inside either.
+            '.' | ',' | ';' | ':' | '"' | '«' | '»' | '(' | ')' | '|' | '№' => ' ',
             other => other,
         })
         .collect()
@@ -244,12 +263,16 @@ fn street_key(street: &str) -> String {
 
 fn building_part(building: &str) -> String {
     let simple = simplify(building);
-    let kept: Vec<&str> =
-        simple.split_whitespace().filter(|w| !BUILDING_WORDS.contains(w)).collect();
+    // "буд." / "б." only ever come before the number; after it, "б" is the building letter.
+    let kept: Vec<&str> = simple
+        .split_whitespace()
+        .skip_while(|w| BUILDING_WORDS.contains(w))
+        .map(|w| if BLOCK_WORDS.contains(&w) { "к" } else { w })
+        .collect();
     kept.concat()
         .chars()
         .filter(|c| !matches!(c, '-' | '\u{2013}' | '\''))
-        .map(latin_to_cyrillic)
+        .map(building_letter)
         .map(|c| match c {
             '\\' => '/',
             other => other,
@@ -312,6 +335,24 @@ mod tests {
                 &[("вул. Зв’язківців", "3"), ("вул. Звʼязківців", "3"), ("Зв'язківців", "3")],
             ),
             ("майдан|1", &[("Майдан", "1")]),
+            (
+                "перемоги|12к2",
+                &[
+                    ("вул. Перемоги", "12 корп. 2"),
+                    ("Перемоги", "12, корпус 2"),
+                    ("Перемоги", "12 к.2"),
+                ],
+            ),
+            (
+                "перемоги|7б",
+                &[("вул. Перемоги", "7b"), ("вул. Перемоги", "№ 7-Б"), ("вул. Перемоги", "№7б")],
+            ),
+            ("a b|1", &[("a|b", "1")]),
+            (
+                "перемоги|12б",
+                &[("Перемоги", "12 б"), ("Перемоги", "б. 12б"), ("Перемоги", "буд. 12 Б")],
+            ),
+            ("перемоги|12д", &[("Перемоги", "д. 12 д")]),
             ("cosmonaut|7", &[("Cosmonaut str.", "7")]),
         ];
         for (want, inputs) in groups {

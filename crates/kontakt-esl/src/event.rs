@@ -109,24 +109,19 @@ impl Event {
             }
             return Ok(Event { headers, body });
         }
-        let text = String::from_utf8_lossy(bytes);
-        // Names and values together are about as long as the block; ~40 bytes per line.
+        // Slow path (invalid UTF-8 somewhere): split on the original bytes so that the
+        // inner Content-Length counts original bytes, then decode each part lossily.
+        let split = blank_line_end(bytes);
+        let text = String::from_utf8_lossy(bytes.get(..split).unwrap_or_default());
         let mut headers = Headers::with_capacity(text.len(), text.len() / 40 + 1);
-        let end = crate::headers::parse_block(
-            &text,
-            false,
-            limits.max_event_headers,
-            &mut headers,
-            scratch,
-        )
-        .map_err(too_many)?;
+        crate::headers::parse_block(&text, false, limits.max_event_headers, &mut headers, scratch)
+            .map_err(too_many)?;
         let mut body = None;
         if let Some(("Content-Length", v)) = headers.last()
             && let Ok(n) = v.trim().parse::<usize>()
         {
-            let raw = text.as_bytes();
-            let stop = end.saturating_add(n).min(raw.len());
-            let b = raw.get(end..stop).unwrap_or_default();
+            let stop = split.saturating_add(n).min(bytes.len());
+            let b = bytes.get(split..stop).unwrap_or_default();
             body = Some(String::from_utf8_lossy(b).into_owned());
             headers.pop();
         }
@@ -279,6 +274,19 @@ impl Event {
     pub fn timestamp_micros(&self) -> Option<u64> {
         self.header("Event-Date-Timestamp")?.parse().ok()
     }
+}
+
+/// The offset just after the first empty line (LF or CRLF), or `bytes.len()`.
+fn blank_line_end(bytes: &[u8]) -> usize {
+    let mut pos = 0;
+    for nl in memchr::memchr_iter(b'\n', bytes) {
+        let line = bytes.get(pos..nl).unwrap_or_default();
+        if line.is_empty() || line == b"\r" {
+            return nl + 1;
+        }
+        pos = nl + 1;
+    }
+    bytes.len()
 }
 
 #[cfg(test)]

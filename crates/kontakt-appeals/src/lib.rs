@@ -16,6 +16,7 @@
 //! - [`lifecycle`]: assignment states, results and the transition table.
 //! - [`deadline`]: Law 393/96 terms (Art. 5, 7, 20) in Kyiv local time, SLA, attention, rework.
 //! - [`matching`]: repeat (Art. 8) and duplicate detection.
+//! - [`routing`]: the responsibility map and the choice of executor for a new question.
 //! - [`error`]: field-level validation errors with stable codes.
 
 pub mod address;
@@ -28,6 +29,7 @@ pub mod lifecycle;
 pub mod matching;
 pub mod phone;
 pub mod question;
+pub mod routing;
 pub mod seed;
 
 pub use address::Address;
@@ -50,6 +52,7 @@ pub use lifecycle::{
 pub use matching::{PriorQuestion, duplicate_candidates, find_repeat};
 pub use phone::{Phone, PhoneError, is_withheld, normalize_phone, phone_from_caller_id};
 pub use question::{Emergency, NewQuestion, validate_question};
+pub use routing::{ResponsibilityLine, route};
 pub use seed::{
     ExecutorSeed, default_categories, default_districts, normalize_district, pick_executor,
     sample_executors,

@@ -22,7 +22,7 @@ pub struct ExecutorSeed {
     /// Ukrainian name.
     pub name_uk: String,
     /// English name.
-    pub name_en: String,
+    pub name_en: Option<String>,
     /// Dispatcher phone (E.164); empty in the samples.
     pub phone: Option<String>,
     /// Category-code prefixes it handles (`water` covers `water.*`).
@@ -534,7 +534,7 @@ fn exec(code: &str, uk: &str, en: &str, categories: &[&str], districts: &[&str])
     ExecutorSeed {
         code: code.into(),
         name_uk: uk.into(),
-        name_en: en.into(),
+        name_en: Some(en.into()),
         phone: None,
         categories: categories.iter().map(|s| (*s).to_owned()).collect(),
         districts: districts.iter().map(|s| (*s).to_owned()).collect(),

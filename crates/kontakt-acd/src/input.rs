@@ -7,7 +7,9 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::model::{AgentConfig, AgentId, CallId, ConfigError, QueueConfig, QueueId, SkillReq};
+use crate::model::{
+    AgentConfig, AgentId, CallId, ConfigError, OfferId, QueueConfig, QueueId, SkillReq,
+};
 
 /// A new call (or a web/IVR callback request) entering a queue.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -96,6 +98,8 @@ pub enum Input {
         call: CallId,
         /// Agent.
         agent: AgentId,
+        /// The offer, as given in `Output::Offer`.
+        offer: OfferId,
     },
     /// The offer failed on the agent side.
     OfferRejected {
@@ -103,6 +107,8 @@ pub enum Input {
         call: CallId,
         /// Agent.
         agent: AgentId,
+        /// The offer, as given in `Output::Offer`.
+        offer: OfferId,
         /// Why.
         reason: RejectReason,
     },
@@ -169,9 +175,12 @@ pub enum Ignored {
     /// No such queue configured.
     #[error("unknown queue")]
     UnknownQueue,
-    /// No such call (never seen, or already ended: a late event).
-    #[error("unknown or already ended call")]
+    /// No such call was ever seen (or it ended too long ago to be remembered).
+    #[error("unknown call")]
     UnknownCall,
+    /// The call already ended: a late or repeated event.
+    #[error("call already ended")]
+    AlreadyEnded,
     /// A call with this id is already in the router.
     #[error("duplicate call id")]
     DuplicateCall,

@@ -21,11 +21,13 @@ mod strategy;
 
 pub use input::{ForcedState, Handled, Ignored, Input, NewCall, RejectReason};
 pub use model::{
-    AgentConfig, AgentId, AnnounceConfig, CallId, CallbackConfig, ConfigError, Millis,
+    AgentConfig, AgentId, AnnounceConfig, CallId, CallbackConfig, ConfigError, Millis, OfferId,
     OverflowAction, OverflowReason, QueueConfig, QueueId, RouterConfig, RoutingStep, SkillId,
     SkillReq, SlConvention, Strategy,
 };
 pub use output::{AgentStateKind, CancelReason, OfferKind, Output};
 pub use queue_log::{LogEvent, QueueLogEntry};
 pub use router::Router;
-pub use stats::{AgentCounts, OverallSnapshot, QueueCounters, QueueSnapshot, StatsSnapshot};
+pub use stats::{
+    AgentCounts, OverallSnapshot, QueueCounters, QueueSnapshot, StatsSnapshot, WaitingCall,
+};

@@ -46,6 +46,12 @@ pub struct AgentId(pub u32);
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
 pub struct QueueId(pub u32);
+/// Identifies one offer (reservation) of a call to an agent, so a late accept or
+/// reject of an earlier offer of the same call to the same agent is recognised.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct OfferId(pub u64);
 /// A skill id.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,

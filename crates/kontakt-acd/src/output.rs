@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::model::{AgentId, CallId, Millis, OverflowAction, OverflowReason, QueueId};
+use crate::model::{AgentId, CallId, Millis, OfferId, OverflowAction, OverflowReason, QueueId};
 use crate::queue_log::QueueLogEntry;
 
 /// What an offer is for.
@@ -95,6 +95,8 @@ pub enum Output {
         call: CallId,
         /// Agent.
         agent: AgentId,
+        /// Echo this in `OfferAccepted` / `OfferRejected`.
+        offer: OfferId,
         /// The router cancels the offer after this long (0 = no timeout).
         ring_timeout_ms: u64,
         /// Inbound or callback.
@@ -164,7 +166,7 @@ impl fmt::Display for Output {
     /// Compact one-line rendering used by the scenario tests.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Output::Offer { call, agent, ring_timeout_ms, kind } => {
+            Output::Offer { call, agent, ring_timeout_ms, kind, .. } => {
                 let k = match kind {
                     OfferKind::Inbound => "inbound",
                     OfferKind::Callback => "callback",

@@ -18,7 +18,7 @@ use crate::agent::{Agent, AgentState, DelayReason, Pending};
 use crate::call::{Call, CallState, WaitKey};
 use crate::input::{ForcedState, Handled, Ignored, Input, NewCall, RejectReason};
 use crate::model::{
-    AgentConfig, AgentId, CallId, ConfigError, MAX_ID, MAX_PROFICIENCY, MAX_SKILL, Millis,
+    AgentConfig, AgentId, CallId, ConfigError, MAX_ID, MAX_PROFICIENCY, MAX_SKILL, Millis, OfferId,
     OverflowAction, OverflowReason, QueueConfig, QueueId, RouterConfig, SkillReq,
 };
 use crate::output::{CancelReason, OfferKind, Output};
@@ -96,7 +96,12 @@ pub struct Router {
     pub(crate) now: Millis,
     pub(crate) rng: StdRng,
     sticky: HashMap<String, (AgentId, Millis)>,
+    ended: std::collections::HashSet<CallId, BuildHasherDefault<IdHasher>>,
+    ended_fifo: VecDeque<CallId>,
 }
+
+/// How many ended call ids are remembered to recognise late events.
+const ENDED_MEMORY: usize = 100_000;
 
 fn slot<T>(v: &mut Vec<Option<T>>, id: u32) -> &mut Option<T> {
     let i = id as usize;
@@ -124,6 +129,8 @@ impl Router {
             now,
             rng: StdRng::seed_from_u64(config.seed),
             sticky: HashMap::new(),
+            ended: Default::default(),
+            ended_fifo: VecDeque::new(),
         };
         for q in config.queues {
             r.configure_queue(q, now)?;
@@ -163,8 +170,10 @@ impl Router {
                 ForcedState::LoggedOut => self.logout(agent, now),
             },
             Input::CallArrived(call) => self.arrive(call, now),
-            Input::OfferAccepted { call, agent } => self.accept(call, agent, now),
-            Input::OfferRejected { call, agent, reason } => self.reject(call, agent, reason, now),
+            Input::OfferAccepted { call, agent, offer } => self.accept(call, agent, offer, now),
+            Input::OfferRejected { call, agent, offer, reason } => {
+                self.reject(call, agent, offer, reason, now)
+            }
             Input::CallerHangup { call } => self.caller_hangup(call, now),
             Input::CallEnded { call } => self.agent_hangup(call, now),
             Input::WrapUpDone { agent, disposition } => self.wrap_up_done(agent, disposition, now),
@@ -617,7 +626,7 @@ impl Router {
 
     fn arrive(&mut self, nc: NewCall, now: Millis) -> Result<(), Ignored> {
         let queue = self.queue(nc.queue).ok_or(Ignored::UnknownQueue)?;
-        if self.calls.contains_key(&nc.call) {
+        if self.calls.contains_key(&nc.call) || self.ended.contains(&nc.call) {
             return Err(Ignored::DuplicateCall);
         }
         if Self::validate_skills(&nc.skills).is_err() {
@@ -843,23 +852,51 @@ impl Router {
             self.push_timer(now.plus(ring), Timer::Ring { call: cid, offer });
         }
         let kind = if callback { OfferKind::Callback } else { OfferKind::Inbound };
-        self.emit(Output::Offer { call: cid, agent: aid, ring_timeout_ms: ring, kind });
+        self.emit(Output::Offer {
+            call: cid,
+            agent: aid,
+            offer: OfferId(offer),
+            ring_timeout_ms: ring,
+            kind,
+        });
         self.log(now, Some(cid), Some(qid), Some(aid), LogEvent::Offer);
     }
 
-    fn offered_to(&self, cid: CallId, aid: AgentId) -> Result<(QueueId, Millis), Ignored> {
-        let call = self.calls.get(&cid).ok_or(Ignored::UnknownCall)?;
+    /// The call, or why an event about it is ignored (never seen vs already ended).
+    fn known_call(&self, cid: CallId) -> Result<&Call, Ignored> {
+        match self.calls.get(&cid) {
+            Some(c) => Ok(c),
+            None if self.ended.contains(&cid) => Err(Ignored::AlreadyEnded),
+            None => Err(Ignored::UnknownCall),
+        }
+    }
+
+    fn offered_to(
+        &self,
+        cid: CallId,
+        aid: AgentId,
+        offer_id: OfferId,
+    ) -> Result<(QueueId, Millis), Ignored> {
+        let call = self.known_call(cid)?;
         if self.agent(aid).is_none() {
             return Err(Ignored::UnknownAgent);
         }
         match call.state {
-            CallState::Offered { agent, at, .. } if agent == aid => Ok((call.queue, at)),
+            CallState::Offered { agent, at, offer } if agent == aid && offer == offer_id.0 => {
+                Ok((call.queue, at))
+            }
             _ => Err(Ignored::StaleOffer),
         }
     }
 
-    fn accept(&mut self, cid: CallId, aid: AgentId, now: Millis) -> Result<(), Ignored> {
-        let (qid, offered_at) = self.offered_to(cid, aid)?;
+    fn accept(
+        &mut self,
+        cid: CallId,
+        aid: AgentId,
+        offer: OfferId,
+        now: Millis,
+    ) -> Result<(), Ignored> {
+        let (qid, offered_at) = self.offered_to(cid, aid, offer)?;
         let callback = self.calls.get(&cid).is_some_and(|c| c.callback);
         if let Some(a) = self.agent_mut(aid) {
             a.no_answer_streak = 0;
@@ -905,10 +942,11 @@ impl Router {
         &mut self,
         cid: CallId,
         aid: AgentId,
+        offer: OfferId,
         reason: RejectReason,
         now: Millis,
     ) -> Result<(), Ignored> {
-        self.offered_to(cid, aid)?;
+        self.offered_to(cid, aid, offer)?;
         self.missed_offer(cid, aid, reason, false, now);
         Ok(())
     }
@@ -971,7 +1009,7 @@ impl Router {
     }
 
     fn caller_hangup(&mut self, cid: CallId, now: Millis) -> Result<(), Ignored> {
-        let call = self.calls.get(&cid).ok_or(Ignored::UnknownCall)?;
+        let call = self.known_call(cid)?;
         if call.callback && !matches!(call.state, CallState::Talking { .. }) {
             // The citizen is not on the line: a hang-up can only be a late event.
             return Err(Ignored::WrongCallState);
@@ -1020,7 +1058,7 @@ impl Router {
         wait_ms: u64,
         now: Millis,
     ) {
-        self.calls.remove(&cid);
+        self.forget_call(cid);
         if let Some(q) = self.queue_mut(qid) {
             let (short, t) = (q.cfg.short_abandon_ms, q.cfg.sl_threshold_ms);
             q.counters.record_abandon(wait_ms, short, t);
@@ -1035,7 +1073,7 @@ impl Router {
     }
 
     fn agent_hangup(&mut self, cid: CallId, now: Millis) -> Result<(), Ignored> {
-        let call = self.calls.get(&cid).ok_or(Ignored::UnknownCall)?;
+        let call = self.known_call(cid)?;
         match call.state {
             CallState::Talking { agent, at } => {
                 let qid = call.queue;
@@ -1056,7 +1094,7 @@ impl Router {
         by_agent: bool,
         now: Millis,
     ) {
-        let Some(call) = self.calls.remove(&cid) else { return };
+        let Some(call) = self.forget_call(cid) else { return };
         let hold_ms = talk_at.since(call.arrival);
         let talk_ms = now.since(talk_at);
         let origposition = call.orig_position;
@@ -1124,7 +1162,7 @@ impl Router {
     }
 
     fn callback_requested(&mut self, cid: CallId, now: Millis) -> Result<(), Ignored> {
-        let call = self.calls.get(&cid).ok_or(Ignored::UnknownCall)?;
+        let call = self.known_call(cid)?;
         if call.callback || call.state != CallState::Waiting {
             return Err(Ignored::WrongCallState);
         }
@@ -1144,7 +1182,7 @@ impl Router {
     }
 
     fn callback_result(&mut self, cid: CallId, reached: bool, now: Millis) -> Result<(), Ignored> {
-        let call = self.calls.get(&cid).ok_or(Ignored::UnknownCall)?;
+        let call = self.known_call(cid)?;
         let CallState::Dialing { agent, at } = call.state else {
             return Err(Ignored::WrongCallState);
         };
@@ -1162,7 +1200,7 @@ impl Router {
         );
         let cfg = self.queue(qid).map(|q| q.cfg.callback).unwrap_or_default();
         if attempts >= cfg.max_attempts {
-            self.calls.remove(&cid);
+            self.forget_call(cid);
             if let Some(q) = self.queue_mut(qid) {
                 q.counters.callbacks_failed += 1;
             }
@@ -1184,7 +1222,7 @@ impl Router {
         if self.queue(target).is_none() {
             return Err(Ignored::UnknownQueue);
         }
-        let call = self.calls.get(&cid).ok_or(Ignored::UnknownCall)?;
+        let call = self.known_call(cid)?;
         if call.queue == target {
             return Err(Ignored::AlreadyInState);
         }
@@ -1223,7 +1261,7 @@ impl Router {
     }
 
     fn set_priority(&mut self, cid: CallId, priority: u8, now: Millis) -> Result<(), Ignored> {
-        let call = self.calls.get(&cid).ok_or(Ignored::UnknownCall)?;
+        let call = self.known_call(cid)?;
         if call.priority == priority {
             return Err(Ignored::AlreadyInState);
         }
@@ -1297,7 +1335,7 @@ impl Router {
             }
             OverflowAction::Message(_) | OverflowAction::Voicemail(_) => {
                 self.leave_waiting(cid);
-                self.calls.remove(&cid);
+                self.forget_call(cid);
                 let event = match reason {
                     OverflowReason::MaxWait => {
                         LogEvent::ExitWithTimeout { position, origposition: orig, wait_ms }
@@ -1317,6 +1355,21 @@ impl Router {
                 self.log(now, Some(cid), Some(qid), None, event);
             }
         }
+    }
+
+    /// Remove a call for good, remembering its id so that late or repeated events
+    /// about it are recognised (bounded memory: the most recent ids only).
+    pub(crate) fn forget_call(&mut self, cid: CallId) -> Option<Call> {
+        let call = self.calls.remove(&cid)?;
+        if self.ended.insert(cid) {
+            self.ended_fifo.push_back(cid);
+            if self.ended_fifo.len() > ENDED_MEMORY
+                && let Some(old) = self.ended_fifo.pop_front()
+            {
+                self.ended.remove(&old);
+            }
+        }
+        Some(call)
     }
 
     // ----- position / EWT ----------------------------------------------------------

@@ -153,6 +153,21 @@ impl AgentCounts {
     }
 }
 
+/// A waiting call as listed by [`Router::waiting_calls`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WaitingCall {
+    /// Call.
+    pub call: crate::model::CallId,
+    /// Queue.
+    pub queue: QueueId,
+    /// Priority class.
+    pub priority: u8,
+    /// Entered the ACD.
+    pub arrival: Millis,
+    /// Queued callback.
+    pub callback: bool,
+}
+
 /// Statistics of one queue.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueSnapshot {
@@ -289,6 +304,35 @@ impl Router {
             counters: total,
         };
         StatsSnapshot { at: now, queues, overall }
+    }
+
+    /// Whether the router still knows the call (waiting, ringing, talking, callback).
+    pub fn has_call(&self, id: crate::model::CallId) -> bool {
+        self.calls.contains_key(&id)
+    }
+
+    /// All waiting calls in the global order (priority class, then score), e.g. for a
+    /// wallboard or a supervisor picking a call. O(waiting · log).
+    pub fn waiting_calls(&self) -> Vec<WaitingCall> {
+        let mut v: Vec<(crate::call::WaitKey, WaitingCall)> = Vec::new();
+        for q in self.queues.iter().flatten() {
+            for (k, cid) in &q.waiting {
+                if let Some(c) = self.calls.get(cid) {
+                    v.push((
+                        *k,
+                        WaitingCall {
+                            call: *cid,
+                            queue: c.queue,
+                            priority: c.priority,
+                            arrival: c.arrival,
+                            callback: c.callback,
+                        },
+                    ));
+                }
+            }
+        }
+        v.sort_by_key(|a| a.0);
+        v.into_iter().map(|(_, w)| w).collect()
     }
 
     /// Current state of an agent, if configured.

@@ -26,8 +26,8 @@ pub use report::{Ci, SimReport};
 use crate::erlang;
 use crate::input::{Input, NewCall, RejectReason};
 use crate::model::{
-    AgentConfig, AgentId, CallId, Millis, OverflowAction, QueueConfig, QueueId, RouterConfig,
-    SkillReq, SlConvention,
+    AgentConfig, AgentId, CallId, Millis, OfferId, OverflowAction, QueueConfig, QueueId,
+    RouterConfig, SkillReq, SlConvention,
 };
 use crate::output::Output;
 use crate::router::{FastMap, Router};
@@ -130,8 +130,8 @@ pub struct ScenarioReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     Arrival { stream: u32 },
-    Answer { call: CallId, agent: AgentId },
-    NoAnswer { call: CallId, agent: AgentId },
+    Answer { call: CallId, agent: AgentId, offer: OfferId },
+    NoAnswer { call: CallId, agent: AgentId, offer: OfferId },
     TalkEnd { call: CallId },
     Patience { call: CallId },
     CallbackOutcome { call: CallId, reached: bool },
@@ -175,15 +175,15 @@ impl Engine {
     fn drain(&mut self, now: u64) {
         while let Some(out) = self.router.poll_output() {
             match out {
-                Output::Offer { call, agent, ring_timeout_ms, .. } => {
+                Output::Offer { call, agent, offer, ring_timeout_ms, .. } => {
                     let ring = self.scenario.ring_time.sample_ms(&mut self.rng);
                     let missed = self.scenario.no_answer_prob > 0.0
                         && self.rng.random::<f64>() < self.scenario.no_answer_prob;
                     if !missed {
-                        self.push(now + ring, Ev::Answer { call, agent });
+                        self.push(now + ring, Ev::Answer { call, agent, offer });
                     } else if ring_timeout_ms == 0 {
                         // Nobody else will end this offer: report the miss ourselves.
-                        self.push(now + ring.max(1), Ev::NoAnswer { call, agent });
+                        self.push(now + ring.max(1), Ev::NoAnswer { call, agent, offer });
                     }
                 }
                 Output::Connect { call, .. } => {
@@ -291,12 +291,12 @@ impl Engine {
                     }
                 }
             }
-            Ev::Answer { call, agent } => {
-                self.handle(Input::OfferAccepted { call, agent }, now);
+            Ev::Answer { call, agent, offer } => {
+                self.handle(Input::OfferAccepted { call, agent, offer }, now);
             }
-            Ev::NoAnswer { call, agent } => {
+            Ev::NoAnswer { call, agent, offer } => {
                 self.handle(
-                    Input::OfferRejected { call, agent, reason: RejectReason::NoAnswer },
+                    Input::OfferRejected { call, agent, offer, reason: RejectReason::NoAnswer },
                     now,
                 );
             }

@@ -46,8 +46,9 @@ pub use deadline::{
 };
 pub use error::{ERROR_CODES, FieldError, UnknownValue, ValidationErrors};
 pub use lifecycle::{
-    Action, ActorKind, AssignmentState, PublicStatus, Resolution, TRANSITIONS, TransitionError,
-    TransitionRule, available_actions, public_status, public_status_with_event, transition,
+    Action, ActorKind, AssignmentState, PublicStatus, ReopenError, Resolution, TRANSITIONS,
+    TransitionError, TransitionRule, available_actions, public_status, public_status_with_event,
+    reopen, transition,
 };
 pub use matching::{PriorQuestion, duplicate_candidates, find_repeat};
 pub use phone::{Phone, PhoneError, is_withheld, normalize_phone, phone_from_caller_id};

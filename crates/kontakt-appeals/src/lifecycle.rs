@@ -6,6 +6,8 @@
 //! The storage layer stores the resulting state and writes the timeline entry; it never decides
 //! a transition itself. States, results and meanings follow appeals.md §5.2.
 
+use chrono::{DateTime, TimeDelta, Utc};
+
 use crate::error::string_enum;
 
 string_enum! {
@@ -299,6 +301,62 @@ pub fn transition(
 /// The rules `actor` could apply in state `from` right now (for showing buttons in a UI).
 pub fn available_actions(from: AssignmentState, actor: ActorKind) -> Vec<&'static TransitionRule> {
     TRANSITIONS.iter().filter(|r| r.from == from && actor.acts_as(r.actor)).collect()
+}
+
+/// How long after closure a citizen's "not fixed" still reopens the question (appeals.md §5.2;
+/// the same 14 days the rating's quality measure counts reopens over, §7).
+pub const REOPEN_WINDOW_DAYS: i64 = 14;
+
+/// Why a closed assignment cannot be reopened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReopenError {
+    /// Only closed assignments reopen (a cancelled one was never worked on).
+    #[error("only a closed assignment can be reopened, this one is {0}")]
+    NotClosed(AssignmentState),
+    /// Reopening happens once; after that the citizen files a new question (a repeat).
+    #[error(
+        "this assignment was already reopened once; register a new question linked as a repeat"
+    )]
+    AlreadyReopened,
+    /// Too late: register a new question linked with `repeat_of` instead.
+    #[error(
+        "closed more than {REOPEN_WINDOW_DAYS} days ago; register a new question linked as a repeat"
+    )]
+    WindowPassed,
+}
+
+impl ReopenError {
+    /// Stable machine code for API error bodies.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReopenError::NotClosed(_) => "reopen_not_closed",
+            ReopenError::AlreadyReopened => "reopen_already_used",
+            ReopenError::WindowPassed => "reopen_window_passed",
+        }
+    }
+}
+
+/// The citizen says "not fixed" after closure. Within [`REOPEN_WINDOW_DAYS`] of `closed_at`, and
+/// only once per assignment, the assignment goes back to [`AssignmentState::Rework`]; later, the
+/// complaint becomes a new question flagged `repeat_of` (appeals.md §5.2 "Reopen", following the
+/// FixMyStreet and SeeClickFix experience with endless reopening). Kept apart from
+/// [`TRANSITIONS`] because it is the one move out of a final state, and it is bounded in time.
+pub fn reopen(
+    state: AssignmentState,
+    closed_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    reopened_before: bool,
+) -> Result<AssignmentState, ReopenError> {
+    if state != AssignmentState::Closed {
+        return Err(ReopenError::NotClosed(state));
+    }
+    if reopened_before {
+        return Err(ReopenError::AlreadyReopened);
+    }
+    if now.signed_duration_since(closed_at) > TimeDelta::days(REOPEN_WINDOW_DAYS) {
+        return Err(ReopenError::WindowPassed);
+    }
+    Ok(AssignmentState::Rework)
 }
 
 /// After this many reworks the question is escalated to the executor's manager (appeals.md §5.3
@@ -620,6 +678,25 @@ mod tests {
         assert_eq!(reworks, 1);
         assert!(!needs_escalation(reworks));
         assert!(needs_escalation(2));
+    }
+
+    #[test]
+    fn reopen_table() {
+        let closed =
+            DateTime::parse_from_rfc3339("2026-11-01T10:00:00Z").unwrap().with_timezone(&Utc);
+        let cases: &[(S, i64, bool, Result<S, ReopenError>)] = &[
+            (S::Closed, 0, false, Ok(S::Rework)),
+            (S::Closed, 14 * 24, false, Ok(S::Rework)),
+            (S::Closed, 14 * 24 + 1, false, Err(ReopenError::WindowPassed)),
+            (S::Closed, 1, true, Err(ReopenError::AlreadyReopened)),
+            (S::Cancelled, 1, false, Err(ReopenError::NotClosed(S::Cancelled))),
+            (S::InWork, 1, false, Err(ReopenError::NotClosed(S::InWork))),
+        ];
+        for (state, hours, before, want) in cases {
+            let got = reopen(*state, closed, closed + TimeDelta::hours(*hours), *before);
+            assert_eq!(&got, want, "{state} +{hours}h reopened_before={before}");
+        }
+        assert_eq!(ReopenError::WindowPassed.code(), "reopen_window_passed");
     }
 
     #[test]

@@ -51,10 +51,11 @@ impl ExecutorSeed {
     }
 }
 
-/// Picks the executor for a question from a list like [`sample_executors`]: among those that
-/// cover the category in the district, the longest matching category prefix wins, then a
-/// district-specific executor beats a city-wide one, then list order. A simple stand-in for the
-/// responsibility map, used by demo seeding and tests.
+/// Picks the executor for a question from a list like [`sample_executors`] with the same
+/// priority as [`crate::routing::route`]: among those that cover the category in the district, a
+/// district-specific executor beats a city-wide one, then the longest matching category prefix
+/// wins, then list order. Used by demo seeding and tests; production routing goes through the
+/// responsibility map.
 pub fn pick_executor<'a>(
     executors: &'a [ExecutorSeed],
     category_code: &str,
@@ -65,7 +66,7 @@ pub fn pick_executor<'a>(
         .enumerate()
         .filter(|(_, e)| e.covers(category_code, district))
         .max_by_key(|(i, e)| {
-            (e.specificity(category_code), !e.districts.is_empty(), std::cmp::Reverse(*i))
+            (!e.districts.is_empty(), e.specificity(category_code), std::cmp::Reverse(*i))
         })
         .map(|(_, e)| e)
 }
@@ -635,9 +636,14 @@ pub fn sample_executors() -> Vec<ExecutorSeed> {
         ),
     ];
     // In-building networks and the house itself belong to the building manager.
+    // Listed leaf by leaf where a city-wide service shares the group (trees, proposals): a
+    // district line beats a city-wide one, so "yard" here would take fallen trees from the
+    // parks company.
     let housing_categories: &[&str] = &[
         "building",
-        "yard",
+        "yard.cleaning",
+        "yard.snow_ice",
+        "yard.playground",
         "electricity.in_house",
         "electricity.stair_lighting",
         "sewage.blockage",
@@ -784,6 +790,46 @@ mod tests {
         }
     }
 
+    /// Loading the sample executors into the responsibility map (one line per prefix and
+    /// district, as the demo seed does) routes every leaf in every district to the same executor
+    /// as [`pick_executor`].
+    #[test]
+    fn responsibility_map_agrees_with_pick_executor() {
+        use crate::routing::{ResponsibilityLine, route};
+        let execs = sample_executors();
+        let from = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        let mut lines = Vec::new();
+        for (i, e) in execs.iter().enumerate() {
+            let districts: Vec<Option<String>> = if e.districts.is_empty() {
+                vec![None]
+            } else {
+                e.districts.iter().cloned().map(Some).collect()
+            };
+            for p in &e.categories {
+                for d in &districts {
+                    lines.push(ResponsibilityLine {
+                        id: i64::try_from(lines.len()).unwrap(),
+                        category_prefix: p.clone(),
+                        district: d.clone(),
+                        building_key: None,
+                        executor_id: i64::try_from(i).unwrap(),
+                        valid_from: from,
+                        valid_to: None,
+                    });
+                }
+            }
+        }
+        let now = from + chrono::TimeDelta::days(1);
+        for c in default_categories().iter().filter(|c| c.is_leaf) {
+            for d in default_districts().into_iter().map(Some).chain([None]) {
+                let by_map = route(&lines, &c.code, d, None, now)
+                    .map(|l| &execs[usize::try_from(l.executor_id).unwrap()].code);
+                let by_pick = pick_executor(&execs, &c.code, d).map(|e| &e.code);
+                assert_eq!(by_map, by_pick, "{} in {d:?}", c.code);
+            }
+        }
+    }
+
     #[test]
     fn districts_and_renames() {
         assert_eq!(default_districts().len(), 7);
@@ -818,6 +864,8 @@ mod tests {
             ("electricity.stair_lighting", None, None),
             ("building.roof_leak", Some("Дніпровський"), Some("housing_dniprovskyi")),
             ("yard.fallen_tree", Some("Дніпровський"), Some("greenery")),
+            ("yard.tree_pruning", Some("Дніпровський"), Some("greenery")),
+            ("yard.improvement_proposal", Some("Дніпровський"), Some("appeals_department")),
             ("yard.snow_ice", Some("Дніпровський"), Some("housing_dniprovskyi")),
             ("roads.snow", Some("Дніпровський"), Some("roads")),
             ("yard.cleaning", Some("Дніпровський"), Some("housing_dniprovskyi")),

@@ -164,17 +164,31 @@ impl Headers {
         let mut buf = bytes.to_vec();
         let len = buf.len();
         let mut entries = Vec::with_capacity(len / 32 + 1);
-        // Pass 1 (read-only): find lines with one amortized SIMD newline iterator (a
-        // memchr call per short line costs more in set-up than the search itself), the
-        // colon with a plain loop (names are short), and mark values that contain `%`
-        // by a sentinel `end` of usize::MAX.
+        // Pass 1 (read-only): find lines with one amortized SIMD iterator (a memchr call
+        // per short line costs more in set-up than the search itself), the colon with a
+        // plain loop (names are short), and mark values that contain `%` with a sentinel
+        // `end` (usize::MAX - real end) for pass 2.
         let mut pos = 0;
         let mut end = len;
-        let mut newlines = memchr::memchr_iter(b'\n', &buf);
+        // One SIMD iterator over `\n`, `:` and `%` finds the line end, the name/value
+        // separator (first `:` of the line) and whether the value holds a `%` (one seen
+        // after the value start), so no byte is scanned twice. FreeSWITCH encodes `:` in
+        // plain values, so there is usually one `:` per line.
+        let mut marks = memchr::memchr3_iter(b'\n', b'%', b':', &buf);
+        let mut last_pct = None;
+        let mut colon = None;
         while pos < len {
-            let (line_end, next) = match newlines.next() {
-                Some(i) => (i, i + 1),
-                None => (len, len),
+            let (line_end, next) = loop {
+                match marks.next() {
+                    Some(i) => match buf.get(i) {
+                        Some(b'%') => last_pct = Some(i),
+                        Some(b':') => {
+                            colon.get_or_insert(i);
+                        }
+                        _ => break (i, i + 1),
+                    },
+                    None => break (len, len),
+                }
             };
             let mut le = line_end;
             if le > pos && buf.get(le - 1) == Some(&b'\r') {
@@ -185,7 +199,7 @@ impl Headers {
                 break;
             }
             let line = buf.get(pos..le).unwrap_or_default();
-            if let Some(c) = line.iter().position(|&b| b == b':') {
+            if let Some(c) = colon.filter(|&c| c < le).map(|c| c - pos) {
                 if entries.len() >= max_headers {
                     return Err(BlockError::TooMany);
                 }
@@ -194,8 +208,7 @@ impl Headers {
                 while line.get(vs) == Some(&b' ') {
                     vs += 1;
                 }
-                let value = line.get(vs..).unwrap_or_default();
-                let needs_decoding = value.contains(&b'%');
+                let needs_decoding = last_pct.is_some_and(|p| p >= pos + vs);
                 entries.push(Entry {
                     start: pos,
                     name_end,
@@ -204,6 +217,8 @@ impl Headers {
                 });
             }
             pos = next;
+            last_pct = None;
+            colon = None;
         }
         // Pass 2: decode the marked values in place.
         for e in entries.iter_mut() {

@@ -192,6 +192,60 @@ pub fn event_json(out: &mut Vec<u8>, event: &Event) {
     out.extend_from_slice(&body);
 }
 
+/// Serializes an event as FreeSWITCH's `switch_event_xmlize` + `switch_xml_toxml` do:
+/// two-space indentation, header values URL-encoded then XML-escaped, an `ARRAY::` value
+/// as the element repeated once per item, and with a body a `<Content-Length>` element
+/// followed by `<body>` (the pretty-printer puts the closing tag's indentation right after
+/// the body text).
+pub fn serialize_xml(event: &Event, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"<event>\n  <headers>\n");
+    let mut enc = Vec::new();
+    for (name, value) in event.headers().iter() {
+        let mut one = |v: &str| {
+            enc.clear();
+            percent_encode_into(v, &mut enc);
+            out.extend_from_slice(b"    <");
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'>');
+            xml_escape_into(&enc, out);
+            out.extend_from_slice(b"</");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b">\n");
+        };
+        match value.strip_prefix("ARRAY::") {
+            Some(items) => items.split("|:").for_each(&mut one),
+            None => one(value),
+        }
+    }
+    out.extend_from_slice(b"  </headers>\n");
+    if let Some(b) = event.body() {
+        let _ = write!(out, "  <Content-Length>{}</Content-Length>\n  <body>", b.len());
+        xml_escape_into(b.as_bytes(), out);
+        out.extend_from_slice(b"  </body>\n");
+    }
+    out.extend_from_slice(b"</event>\n");
+}
+
+/// A `text/event-xml` frame.
+pub fn event_xml(out: &mut Vec<u8>, event: &Event) {
+    let mut body = Vec::with_capacity(8192);
+    serialize_xml(event, &mut body);
+    let _ = write!(out, "Content-Length: {}\nContent-Type: text/event-xml\n\n", body.len());
+    out.extend_from_slice(&body);
+}
+
+fn xml_escape_into(text: &[u8], out: &mut Vec<u8>) {
+    for &b in text {
+        match b {
+            b'&' => out.extend_from_slice(b"&amp;"),
+            b'<' => out.extend_from_slice(b"&lt;"),
+            b'>' => out.extend_from_slice(b"&gt;"),
+            b'"' => out.extend_from_slice(b"&quot;"),
+            _ => out.push(b),
+        }
+    }
+}
+
 /// The outbound `connect` reply: the channel data headers, then `Content-Type`,
 /// `Reply-Text: +OK\n`, `Socket-Mode` and `Control`, all percent-encoded as FreeSWITCH
 /// does for this one `command/reply`.

@@ -131,7 +131,7 @@ proptest! {
         }
     }
 
-    /// Server encoder then decoder gives back the same event, plain and json.
+    /// Server encoder then decoder gives back the same event, plain, json and xml.
     #[test]
     fn event_round_trip(
         headers in prop::collection::vec(("[A-Za-z][A-Za-z0-9_-]{0,20}", any::<String>()), 0..20),
@@ -143,13 +143,17 @@ proptest! {
             .collect();
         let h: Headers = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let ev = Event::new(h, body);
-        for json in [false, true] {
+        for format in 0..3 {
             let mut bytes = Vec::new();
-            if json { server::event_json(&mut bytes, &ev) } else { server::event_plain(&mut bytes, &ev) }
+            match format {
+                0 => server::event_plain(&mut bytes, &ev),
+                1 => server::event_json(&mut bytes, &ev),
+                _ => server::event_xml(&mut bytes, &ev),
+            }
             let mut d = Decoder::new();
             d.feed(&bytes);
             let got = d.decode().unwrap().unwrap().into_event().unwrap();
-            prop_assert_eq!(&got, &ev, "json={}", json);
+            prop_assert_eq!(&got, &ev, "format {}", format);
         }
     }
 }

@@ -490,6 +490,21 @@ impl Router {
         let queues = a.queues.clone();
         self.log(now, None, None, Some(id), LogEvent::AgentLogoff { session_ms });
         self.set_state(id, AgentState::LoggedOut, now);
+        // A routing step may have become one that nobody logged in can match: re-run
+        // the step choice (which skips such steps) for calls waiting in those queues.
+        for &q in &queues {
+            let Some(queue) = self.queue(q) else { continue };
+            if queue.cfg.steps.is_empty() {
+                continue;
+            }
+            let calls: Vec<CallId> = queue.waiting.values().copied().collect();
+            for c in calls {
+                if self.calls.get(&c).is_some_and(|c| c.step_min > 0) {
+                    self.update_step(c, now);
+                    self.try_match_call(c, now);
+                }
+            }
+        }
         // "No agent logged in" overflow for calls left behind.
         for q in queues {
             let Some(queue) = self.queue(q) else { continue };

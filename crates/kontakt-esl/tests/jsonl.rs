@@ -1,5 +1,7 @@
 //! The `kontakt esl decode` output format, spelled out on small inputs.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 use kontakt_esl::decode_to_json_lines;
 use serde_json::{Value, json};
 

@@ -76,8 +76,8 @@ pub fn percent_encode_into(value: &str, out: &mut Vec<u8>) {
         }
         out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
         out.push(b'%');
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 0x0f)]);
+        out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
+        out.push(HEX.get(usize::from(b & 0x0f)).copied().unwrap_or(b'0'));
         start = i + 1;
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());

@@ -314,3 +314,18 @@ fn outbound_execute_tracking() {
         [OutboundOutput::CommandFailed { id: a, reason: FailReason::ConnectionClosed }]
     );
 }
+
+#[test]
+fn malformed_event_does_not_stall_the_session() {
+    let mut s = InboundSession::new(Credentials::Password("ClueCon".into()));
+    let mut bytes = Vec::new();
+    server::auth_request(&mut bytes);
+    server::command_reply(&mut bytes, "+OK accepted", &[]);
+    bytes.extend_from_slice(b"Content-Length: 5\nContent-Type: text/event-json\n\n{bad}");
+    let ev = Event::new([("Event-Name", "HEARTBEAT")].into_iter().collect(), None);
+    server::event_plain(&mut bytes, &ev);
+    let err = s.handle_input(&bytes).unwrap_err();
+    assert!(!err.is_fatal());
+    let outs = drain_in(&mut s);
+    assert_eq!(outs.last(), Some(&InboundOutput::Event(ev)));
+}

@@ -99,13 +99,23 @@ impl Core {
         if self.transmit.is_empty() { None } else { Some(std::mem::take(&mut self.transmit)) }
     }
 
-    /// Decodes buffered input; `f` is called for every complete message.
+    /// Decodes buffered input; `f` is called for every complete message. A non-fatal
+    /// error (a malformed event body) does not stop the frames after it from being
+    /// delivered; it is returned once everything decodable has been processed.
     fn input(&mut self, bytes: &[u8], mut f: impl FnMut(Message)) -> Result<(), DecodeError> {
         self.decoder.feed(bytes);
-        while let Some(m) = self.decoder.decode()? {
-            f(m);
+        let mut skipped = None;
+        loop {
+            match self.decoder.decode() {
+                Ok(Some(m)) => f(m),
+                Ok(None) => break,
+                Err(e) if !e.is_fatal() => {
+                    skipped.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Ok(())
+        skipped.map_or(Ok(()), Err)
     }
 
     /// The oldest pending command if `msg` is a reply (`command/reply` or `api/response`).

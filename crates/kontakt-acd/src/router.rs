@@ -102,6 +102,8 @@ pub struct Router {
 
 /// How many ended call ids are remembered to recognise late events.
 const ENDED_MEMORY: usize = 100_000;
+/// How many repeat callers are remembered for sticky routing before pruning.
+const STICKY_MEMORY: usize = 200_000;
 
 fn slot<T>(v: &mut Vec<Option<T>>, id: u32) -> &mut Option<T> {
     let i = id as usize;
@@ -1123,6 +1125,7 @@ impl Router {
             && !caller.is_empty()
         {
             self.sticky.insert(caller, (aid, now));
+            self.prune_sticky(now);
         }
         let queue_wrap = self.queue(qid).map_or(0, |q| q.cfg.wrap_up_ms);
         if let Some(q) = self.queue_mut(qid) {
@@ -1369,6 +1372,24 @@ impl Router {
                 }
                 self.log(now, Some(cid), Some(qid), None, event);
             }
+        }
+    }
+
+    /// Bound the sticky-caller memory: past a size limit, forget entries older than the
+    /// longest sticky window of any queue (they can no longer match anyway).
+    fn prune_sticky(&mut self, now: Millis) {
+        if self.sticky.len() <= STICKY_MEMORY {
+            return;
+        }
+        let window =
+            self.queues.iter().flatten().map(|q| q.cfg.sticky_window_ms).max().unwrap_or(0);
+        self.sticky.retain(|_, (_, at)| now.since(*at) <= window);
+        if self.sticky.len() > STICKY_MEMORY {
+            // Still too many recent callers: keep the newest half.
+            let mut ages: Vec<u64> = self.sticky.values().map(|(_, at)| at.0).collect();
+            ages.sort_unstable();
+            let cut = ages.get(ages.len() / 2).copied().unwrap_or(0);
+            self.sticky.retain(|_, (_, at)| at.0 >= cut);
         }
     }
 

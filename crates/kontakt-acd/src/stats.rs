@@ -220,6 +220,33 @@ pub struct OverallSnapshot {
     pub occupancy: Option<f64>,
 }
 
+/// One agent on the wallboard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentSnapshot {
+    /// Agent id.
+    pub id: crate::model::AgentId,
+    /// Display name.
+    pub name: String,
+    /// Current state.
+    pub state: AgentStateKind,
+    /// Pause reason, if paused.
+    pub reason: Option<String>,
+    /// When the current state began.
+    pub since: Millis,
+    /// Time in the current state, ms.
+    pub in_state_ms: u64,
+    /// Call held (ringing, dialing, talking or in wrap-up for).
+    pub call: Option<crate::model::CallId>,
+    /// Calls answered since the router started.
+    pub calls: u64,
+    /// Cumulative talk time, ms.
+    pub talk_ms: u64,
+    /// Consecutive missed offers.
+    pub no_answer_streak: u32,
+    /// A pause ("pause:REASON") or "logout" waiting for the current call to end.
+    pub pending: Option<String>,
+}
+
 /// A full statistics snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatsSnapshot {
@@ -227,6 +254,8 @@ pub struct StatsSnapshot {
     pub at: Millis,
     /// Per queue, by id.
     pub queues: Vec<QueueSnapshot>,
+    /// Per agent, by id.
+    pub agents: Vec<AgentSnapshot>,
     /// Overall.
     pub overall: OverallSnapshot,
 }
@@ -281,9 +310,34 @@ impl Router {
             });
         }
         let mut agents = AgentCounts::default();
+        let mut agent_list = Vec::new();
         let (mut busy, mut avail) = (0u64, 0u64);
         for a in self.agents.iter().flatten() {
             agents.count(a.state.kind());
+            let (reason, call) = match &a.state {
+                AgentState::Paused(r) => (Some(r.clone()), None),
+                AgentState::Offered(c)
+                | AgentState::Dialing(c)
+                | AgentState::Talking(c)
+                | AgentState::WrapUp(c) => (None, Some(*c)),
+                _ => (None, None),
+            };
+            agent_list.push(AgentSnapshot {
+                id: a.cfg.id,
+                name: a.cfg.name.clone(),
+                state: a.state.kind(),
+                reason,
+                since: a.since,
+                in_state_ms: now.since(a.since),
+                call,
+                calls: a.calls,
+                talk_ms: a.talk_ms,
+                no_answer_streak: a.no_answer_streak,
+                pending: a.pending.as_ref().map(|p| match p {
+                    crate::agent::Pending::Pause(r) => format!("pause:{r}"),
+                    crate::agent::Pending::Logout => "logout".to_string(),
+                }),
+            });
             let mut t = a.time_in;
             t[a.state.kind().index()] += now.since(a.since);
             busy += t[AgentStateKind::Offered.index()]
@@ -303,7 +357,7 @@ impl Router {
             occupancy: ratio(busy, busy + avail),
             counters: total,
         };
-        StatsSnapshot { at: now, queues, overall }
+        StatsSnapshot { at: now, queues, agents: agent_list, overall }
     }
 
     /// Whether the router still knows the call (waiting, ringing, talking, callback).
@@ -350,7 +404,6 @@ impl Router {
         let a = self.agent(id)?;
         let mut t = a.time_in;
         t[a.state.kind().index()] += now.max(self.now).since(a.since);
-        let _ = AgentState::Ready;
         Some(t)
     }
 }

@@ -179,3 +179,42 @@ fn garbage_scenarios_do_not_panic() {
     let r = simulate(&s);
     assert_eq!(r.overall.offered, 0);
 }
+
+#[test]
+fn cli_contract_json_fields() {
+    use kontakt_acd::sim::{SingleQueueParams, simulate_single_queue, staffing};
+    let p = SingleQueueParams {
+        agents: 7,
+        calls_per_hour: 100.0,
+        aht_s: 180.0,
+        patience_s: Some(120.0),
+        wrap_up_s: 10.0,
+        hours: 5.0,
+        seed: 1,
+        sl_threshold_s: 20.0,
+    };
+    let v = serde_json::to_value(simulate_single_queue(&p)).expect("json");
+    for k in ["offered", "answered", "abandoned", "p_wait", "asa_s", "service_level", "occupancy"] {
+        assert!(v.get(k).is_some_and(|x| x.is_number()), "simulate JSON lacks {k}: {v}");
+    }
+    let s = serde_json::to_value(staffing(720.0, 240.0, 0.8, 20.0, None)).expect("json");
+    for k in ["agents", "p_wait", "asa_s", "service_level"] {
+        assert!(s.get(k).is_some_and(|x| x.is_number()), "staffing JSON lacks {k}: {s}");
+    }
+    assert_eq!(s["agents"], 54);
+    let a = staffing(300.0, 180.0, 0.8, 20.0, Some(120.0));
+    assert_eq!(a.model, "erlang-a");
+    assert!(a.service_level >= 0.8 && a.agents >= 15 && a.agents <= 19, "{a:?}");
+    let below = kontakt_acd::erlang::staffing_at(a.agents - 1, 300.0, 180.0, 20.0, Some(120.0));
+    assert!(below.service_level < 0.8, "{below:?}");
+}
+
+#[test]
+fn router_snapshot_serializes() {
+    let r = simulate(&n_design(true));
+    let stats = r.router_stats.expect("stats");
+    let v = serde_json::to_value(&stats).expect("json");
+    assert!(v["overall"]["occupancy"].is_number());
+    assert_eq!(v["agents"].as_array().map(Vec::len), Some(16));
+    assert_eq!(v["queues"].as_array().map(Vec::len), Some(2));
+}

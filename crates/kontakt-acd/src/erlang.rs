@@ -206,7 +206,7 @@ pub fn erlang_a(
     let p_wait_answered =
         if served > 0.0 { ((served - sum_head / z) / served).clamp(0.0, 1.0) } else { 1.0 };
     let mean_wait_all_s = mean_q / lambda;
-    let sl_queue = served_within(&queue, z, nmu, theta, sl_threshold_s.max(0.0));
+    let sl_queue = served_within(&queue, &s_by_m, z, nmu, theta, sl_threshold_s.max(0.0));
     let service_level = (sum_head / z + sl_queue).clamp(0.0, 1.0);
     let carried = a * (1.0 - p_abandon);
     let occupancy = if n == 0 { 1.0 } else { (carried / f64::from(n)).min(1.0) };
@@ -225,8 +225,15 @@ pub fn erlang_a(
 
 /// Probability that an arrival who finds `m` callers waiting (weight `queue[m]/z`) is
 /// answered within `t` seconds: uniformization of the tagged-customer chain.
-fn served_within(queue: &[f64], z: f64, nmu: f64, theta: f64, t: f64) -> f64 {
-    if queue.is_empty() || t <= 0.0 {
+fn served_within(
+    queue: &[f64],
+    served_eventually: &[f64],
+    z: f64,
+    nmu: f64,
+    theta: f64,
+    t: f64,
+) -> f64 {
+    if queue.is_empty() || t.is_nan() || t <= 0.0 {
         return 0.0;
     }
     // Only states with non-negligible initial mass matter; the chain only moves down.
@@ -237,6 +244,10 @@ fn served_within(queue: &[f64], z: f64, nmu: f64, theta: f64, t: f64) -> f64 {
     let mut v: Vec<f64> = queue[..len].iter().map(|p| p / z).collect();
     let rate_max = nmu + (len as f64) * theta + theta;
     let lt = rate_max * t;
+    if !lt.is_finite() || lt > 1e5 {
+        // T is far beyond any realistic wait: everyone who will be served is served by T.
+        return queue.iter().zip(served_eventually).map(|(p, s)| p / z * s).sum();
+    }
     let mut served = 0.0; // absorbed mass after k jumps
     let mut result = 0.0;
     // Poisson weights computed iteratively in log space for numerical range.

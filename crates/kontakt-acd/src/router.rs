@@ -256,6 +256,12 @@ impl Router {
     }
 
     fn push_timer(&mut self, at: Millis, t: Timer) {
+        // A timer at the end of time never fires. This also guarantees progress: with
+        // `now` saturated at u64::MAX a re-armed timer would otherwise be due at once,
+        // forever.
+        if at.0 == u64::MAX {
+            return;
+        }
         self.timer_seq += 1;
         self.timers.push(Reverse((at, self.timer_seq, t)));
     }
@@ -374,8 +380,8 @@ impl Router {
             for q in old_queues {
                 if let Some(q) = self.queue_mut(q) {
                     q.members.retain(|m| *m != id);
-                    q.logged_in -= u32::from(li);
-                    q.staffed -= u32::from(st);
+                    q.logged_in = q.logged_in.saturating_sub(u32::from(li));
+                    q.staffed = q.staffed.saturating_sub(u32::from(st));
                 }
             }
         }
@@ -418,7 +424,7 @@ impl Router {
         }
         let Some(a) = self.agent_mut(id) else { return };
         let k = a.state.kind().index();
-        a.time_in[k] += now.since(a.since);
+        a.time_in[k] = a.time_in[k].saturating_add(now.since(a.since));
         a.state = state;
         a.since = now;
         a.epoch += 1;
@@ -433,8 +439,8 @@ impl Router {
             let qs = a.queues.clone();
             for q in qs {
                 if let Some(q) = self.queue_mut(q) {
-                    q.logged_in = q.logged_in + u32::from(li1) - u32::from(li0);
-                    q.staffed = q.staffed + u32::from(st1) - u32::from(st0);
+                    q.logged_in = (q.logged_in + u32::from(li1)).saturating_sub(u32::from(li0));
+                    q.staffed = (q.staffed + u32::from(st1)).saturating_sub(u32::from(st0));
                 }
             }
         }
@@ -628,7 +634,7 @@ impl Router {
 
     pub(crate) fn make_key(&mut self, arrival: Millis, base: i64, priority: u8) -> WaitKey {
         self.seq += 1;
-        let t = arrival.0 as i64 - base;
+        let t = (arrival.0.min(i64::MAX as u64) as i64).saturating_sub(base);
         match self.priority_aging_ms {
             None => WaitKey { class: -i64::from(priority), time: t, seq: self.seq },
             Some(aging) => WaitKey {
@@ -1129,11 +1135,11 @@ impl Router {
         }
         let queue_wrap = self.queue(qid).map_or(0, |q| q.cfg.wrap_up_ms);
         if let Some(q) = self.queue_mut(qid) {
-            q.counters.talk_ms_sum += talk_ms;
+            q.counters.talk_ms_sum = q.counters.talk_ms_sum.saturating_add(talk_ms);
             q.counters.completed += 1;
         }
         let Some(a) = self.agent_mut(aid) else { return };
-        a.talk_ms += talk_ms;
+        a.talk_ms = a.talk_ms.saturating_add(talk_ms);
         a.last_talk_ms = talk_ms;
         a.last_queue = Some(qid);
         let wrap = a.cfg.wrap_up_ms.unwrap_or(queue_wrap);
@@ -1154,8 +1160,9 @@ impl Router {
             && let Some(q) = self.queue_mut(qid)
         {
             q.counters.handled += 1;
-            let handle = (talk + wrap_ms) as f64;
-            q.counters.handle_ms_sum += talk + wrap_ms;
+            let handle = talk.saturating_add(wrap_ms) as f64;
+            q.counters.handle_ms_sum =
+                q.counters.handle_ms_sum.saturating_add(talk.saturating_add(wrap_ms));
             // EWMA of handle time for EWT; α = 0.05 smooths over ~20 calls.
             q.aht_ewma_ms = 0.95 * q.aht_ewma_ms + 0.05 * handle;
         }

@@ -59,7 +59,7 @@ pub struct QueueCounters {
 impl QueueCounters {
     pub(crate) fn record_answer(&mut self, wait_ms: u64, sl_threshold_ms: u64) {
         self.answered += 1;
-        self.wait_answered_ms_sum += wait_ms;
+        self.wait_answered_ms_sum = self.wait_answered_ms_sum.saturating_add(wait_ms);
         self.max_wait_answered_ms = self.max_wait_answered_ms.max(wait_ms);
         if wait_ms <= sl_threshold_ms {
             self.answered_within_sl += 1;
@@ -82,7 +82,8 @@ impl QueueCounters {
         self.moved_in += o.moved_in;
         self.answered += o.answered;
         self.answered_within_sl += o.answered_within_sl;
-        self.wait_answered_ms_sum += o.wait_answered_ms_sum;
+        self.wait_answered_ms_sum =
+            self.wait_answered_ms_sum.saturating_add(o.wait_answered_ms_sum);
         self.max_wait_answered_ms = self.max_wait_answered_ms.max(o.max_wait_answered_ms);
         self.abandoned += o.abandoned;
         self.abandoned_short += o.abandoned_short;
@@ -93,9 +94,9 @@ impl QueueCounters {
         self.callbacks_completed += o.callbacks_completed;
         self.callbacks_failed += o.callbacks_failed;
         self.completed += o.completed;
-        self.talk_ms_sum += o.talk_ms_sum;
+        self.talk_ms_sum = self.talk_ms_sum.saturating_add(o.talk_ms_sum);
         self.handled += o.handled;
-        self.handle_ms_sum += o.handle_ms_sum;
+        self.handle_ms_sum = self.handle_ms_sum.saturating_add(o.handle_ms_sum);
     }
 
     /// (numerator, denominator) of the service level under `conv`.
@@ -339,12 +340,18 @@ impl Router {
                 }),
             });
             let mut t = a.time_in;
-            t[a.state.kind().index()] += now.since(a.since);
-            busy += t[AgentStateKind::Offered.index()]
-                + t[AgentStateKind::Dialing.index()]
-                + t[AgentStateKind::Talking.index()]
-                + t[AgentStateKind::WrapUp.index()];
-            avail += t[AgentStateKind::Ready.index()] + t[AgentStateKind::Delayed.index()];
+            let k = a.state.kind().index();
+            t[k] = t[k].saturating_add(now.since(a.since));
+            let sum = |ks: &[AgentStateKind]| {
+                ks.iter().fold(0u64, |acc, k| acc.saturating_add(t[k.index()]))
+            };
+            busy = busy.saturating_add(sum(&[
+                AgentStateKind::Offered,
+                AgentStateKind::Dialing,
+                AgentStateKind::Talking,
+                AgentStateKind::WrapUp,
+            ]));
+            avail = avail.saturating_add(sum(&[AgentStateKind::Ready, AgentStateKind::Delayed]));
         }
         let overall = OverallSnapshot {
             waiting: waiting_all,
@@ -354,7 +361,7 @@ impl Router {
             asa_ms: ratio(total.wait_answered_ms_sum, total.answered),
             aht_ms: ratio(total.handle_ms_sum, total.handled),
             abandon_rate: ratio(total.abandoned, total.answered + total.abandoned),
-            occupancy: ratio(busy, busy + avail),
+            occupancy: ratio(busy, busy.saturating_add(avail)),
             counters: total,
         };
         StatsSnapshot { at: now, queues, agents: agent_list, overall }
@@ -403,7 +410,8 @@ impl Router {
     pub fn agent_time_in_state(&self, id: crate::model::AgentId, now: Millis) -> Option<[u64; 8]> {
         let a = self.agent(id)?;
         let mut t = a.time_in;
-        t[a.state.kind().index()] += now.max(self.now).since(a.since);
+        let k = a.state.kind().index();
+        t[k] = t[k].saturating_add(now.max(self.now).since(a.since));
         Some(t)
     }
 }

@@ -218,3 +218,52 @@ fn router_snapshot_serializes() {
     assert_eq!(v["agents"].as_array().map(Vec::len), Some(16));
     assert_eq!(v["queues"].as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn shifts_and_wrap_up_submitted_before_the_cap() {
+    use kontakt_acd::sim::Shift;
+    let q = QueueConfig {
+        id: QueueId(1),
+        wrap_up_ms: 60_000,
+        ring_timeout_ms: 15_000,
+        ..QueueConfig::default()
+    };
+    let agents: Vec<AgentConfig> = (1..=6).map(|i| agent(i, &[1], &[])).collect();
+    // Agents 1–3 work the first 4 h, agents 4–6 the next 4 h.
+    let shifts: Vec<Shift> = (1..=6)
+        .map(|i| Shift {
+            agent: AgentId(i),
+            start_h: if i <= 3 { 0.0 } else { 4.0 },
+            end_h: if i <= 3 { 4.0 } else { 8.0 },
+        })
+        .collect();
+    let mk = |wrap: Option<Dist>| Scenario {
+        router: RouterConfig {
+            queues: vec![q.clone()],
+            agents: agents.clone(),
+            ..RouterConfig::default()
+        },
+        streams: vec![Stream {
+            queue: QueueId(1),
+            calls_per_hour: 20.0,
+            talk: Dist::Exp { mean: 120.0 },
+            wrap_up: wrap,
+            ..Stream::default()
+        }],
+        shifts: shifts.clone(),
+        hours: 8.0,
+        seed: 5,
+        ..Scenario::default()
+    };
+    let quick = simulate(&mk(Some(Dist::Const { secs: 5.0 })));
+    let capped = simulate(&mk(None));
+    assert_eq!(quick.overall.answered, quick.overall.offered);
+    let aht = |r: &kontakt_acd::sim::ScenarioReport| {
+        r.router_stats.as_ref().and_then(|s| s.overall.aht_ms).unwrap_or(0.0)
+    };
+    // Talk ≈ 120 s; wrap-up 5 s when submitted vs 60 s at the cap.
+    assert!(aht(&quick) + 40_000.0 < aht(&capped), "quick {} capped {}", aht(&quick), aht(&capped));
+    let stats = quick.router_stats.expect("stats");
+    // At the 8 h horizon agents 1–3 have logged out.
+    assert!(stats.overall.agents.logged_out >= 3, "{:?}", stats.overall.agents);
+}

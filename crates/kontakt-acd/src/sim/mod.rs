@@ -21,7 +21,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 pub use dist::{Arrivals, Dist};
-pub use report::{Ci, SimReport};
+pub use report::{Ci, Cis, SimReport};
 
 use crate::erlang;
 use crate::input::{Input, NewCall, RejectReason};
@@ -54,6 +54,10 @@ pub struct Stream {
     pub patience: Option<Dist>,
     /// Fraction of callers identified by a repeat caller id (sticky routing), 0–1.
     pub repeat_caller_fraction: f64,
+    /// After-call work the agent actually needs: the simulator submits the disposition
+    /// after this long (the queue's wrap-up cap still applies). `None` = the agent never
+    /// submits, wrap-up always ends at the cap.
+    pub wrap_up: Option<Dist>,
 }
 
 impl Default for Stream {
@@ -67,6 +71,7 @@ impl Default for Stream {
             talk: Dist::Exp { mean: 180.0 },
             patience: None,
             repeat_caller_fraction: 0.0,
+            wrap_up: None,
         }
     }
 }
@@ -91,6 +96,8 @@ pub struct Scenario {
     pub no_answer_prob: f64,
     /// Probability that a callback dial reaches the citizen.
     pub callback_reach_prob: f64,
+    /// Agent shifts; agents without a shift are logged in for the whole run.
+    pub shifts: Vec<Shift>,
     /// SL threshold used for the simulator's own report (seconds).
     pub sl_threshold_s: f64,
     /// Short-abandon threshold for the simulator's own report (seconds).
@@ -108,10 +115,23 @@ impl Default for Scenario {
             ring_time: Dist::Const { secs: 0.0 },
             no_answer_prob: 0.0,
             callback_reach_prob: 1.0,
+            shifts: Vec::new(),
             sl_threshold_s: 20.0,
             short_abandon_s: 0.0,
         }
     }
+}
+
+/// When an agent works (hours from the start of the run). An agent with several shifts
+/// logs in and out several times; a logout during a call takes effect after it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Shift {
+    /// Agent.
+    pub agent: AgentId,
+    /// Log in at this hour.
+    pub start_h: f64,
+    /// Log out at this hour.
+    pub end_h: f64,
 }
 
 /// Result of [`simulate`].
@@ -135,11 +155,15 @@ enum Ev {
     TalkEnd { call: CallId },
     Patience { call: CallId },
     CallbackOutcome { call: CallId, reached: bool },
+    WrapDone { agent: AgentId },
+    Login { agent: AgentId },
+    Logout { agent: AgentId },
 }
 
 #[derive(Debug, Clone, Copy)]
 struct SimCall {
     stream: u32,
+    agent: Option<AgentId>,
     arrival: Millis,
     measured: bool,
     connected: bool,
@@ -186,9 +210,10 @@ impl Engine {
                         self.push(now + ring.max(1), Ev::NoAnswer { call, agent, offer });
                     }
                 }
-                Output::Connect { call, .. } => {
+                Output::Connect { call, agent } => {
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.connected = true;
+                        c.agent = Some(agent);
                         let (stream, arrival, measured, callback) =
                             (c.stream, c.arrival, c.measured, c.callback);
                         if measured && !callback {
@@ -259,6 +284,7 @@ impl Engine {
                     call,
                     SimCall {
                         stream,
+                        agent: None,
                         arrival: Millis(now),
                         measured,
                         connected: false,
@@ -301,8 +327,25 @@ impl Engine {
                 );
             }
             Ev::TalkEnd { call } => {
-                self.calls.remove(&call);
+                let c = self.calls.remove(&call);
                 self.handle(Input::CallEnded { call }, now);
+                let wrap = c.and_then(|c| {
+                    Some((c.agent?, self.scenario.streams.get(c.stream as usize)?.wrap_up?))
+                });
+                if let Some((agent, dist)) = wrap {
+                    let w = dist.sample_ms(&mut self.rng);
+                    self.push(now + w, Ev::WrapDone { agent });
+                }
+            }
+            Ev::WrapDone { agent } => {
+                // Ignored by the router if the cap already ended the wrap-up.
+                self.handle(Input::WrapUpDone { agent, disposition: "sim".into() }, now);
+            }
+            Ev::Login { agent } => {
+                self.handle(Input::AgentLogin { agent }, now);
+            }
+            Ev::Logout { agent } => {
+                self.handle(Input::AgentLogout { agent }, now);
             }
             Ev::Patience { call } => {
                 let Some(c) = self.calls.get(&call).copied() else { return };
@@ -367,7 +410,19 @@ pub fn simulate(scenario: &Scenario) -> ScenarioReport {
     };
     let agents: Vec<AgentId> = scenario.router.agents.iter().map(|a| a.id).collect();
     for a in agents {
-        e.handle(Input::AgentLogin { agent: a }, 0);
+        if !scenario.shifts.iter().any(|s| s.agent == a) {
+            e.handle(Input::AgentLogin { agent: a }, 0);
+        }
+    }
+    let hour = |h: f64| {
+        if h.is_finite() { (h.max(0.0) * 3_600_000.0).min(1e15) as u64 } else { u64::MAX / 4 }
+    };
+    for s in &scenario.shifts {
+        let (start, end) = (hour(s.start_h), hour(s.end_h));
+        if end > start {
+            e.push(start, Ev::Login { agent: s.agent });
+            e.push(end, Ev::Logout { agent: s.agent });
+        }
     }
     for i in 0..nstreams {
         let first = e.arrivals[i].next_after(0.0, &mut e.rng);

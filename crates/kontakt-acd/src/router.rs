@@ -652,9 +652,7 @@ impl Router {
         if self.calls.contains_key(&nc.call) || self.ended.contains(&nc.call) {
             return Err(Ignored::DuplicateCall);
         }
-        if Self::validate_skills(&nc.skills).is_err() {
-            return Err(Ignored::InvalidConfig(ConfigError::BadProficiency(0)));
-        }
+        Self::validate_skills(&nc.skills).map_err(Ignored::InvalidConfig)?;
         let base = queue.cfg.base_score_ms;
         let sticky_window = queue.cfg.sticky_window_ms;
         let preferred_wait = queue.cfg.preferred_wait_ms;

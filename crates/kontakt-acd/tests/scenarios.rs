@@ -20,7 +20,8 @@
 //! Events: `login A`, `logout A`, `ready A`, `unpause A`, `pause A REASON`,
 //! `force A ready|paused:REASON|logged-out`, `call …`, `accept C A`, `reject C A
 //! [rejected|busy|no-answer]`, `hangup C`, `end C`, `wrapup A CODE`, `tick`,
-//! `cbreq C`, `cbresult C yes|no`, `move C Q`, `prio C P`, `stats Q`.
+//! `cbreq C`, `cbresult C yes|no`, `move C Q`, `prio C P`, `stats Q`, and `agent …` /
+//! `queue …` (same syntax as the configuration lines) to reconfigure at run time.
 //! `accept`/`reject` use the id of the latest offer of that call to that agent.
 
 use std::collections::HashMap;
@@ -259,6 +260,8 @@ impl Run {
                 },
             },
             "hangup" => Input::CallerHangup { call: c(1) },
+            "agent" => Input::ConfigureAgent(parse_agent(&tokens[1..])),
+            "queue" => Input::ConfigureQueue(parse_queue(&tokens[1..])),
             "end" => Input::CallEnded { call: c(1) },
             "wrapup" => Input::WrapUpDone { agent: a(1), disposition: word(2) },
             "cbreq" => Input::CallbackRequested { call: c(1) },

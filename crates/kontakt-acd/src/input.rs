@@ -117,6 +117,14 @@ pub enum Input {
         /// Call.
         call: CallId,
     },
+    /// The waiting caller left the queue with an exit key (IVR menu, self-service):
+    /// logged as EXITWITHKEY, not an abandon. Cancels a ringing offer.
+    CallerExit {
+        /// Call.
+        call: CallId,
+        /// The key pressed.
+        key: String,
+    },
     /// The agent ended the conversation.
     CallEnded {
         /// Call.

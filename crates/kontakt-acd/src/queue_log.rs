@@ -90,6 +90,17 @@ pub enum LogEvent {
         /// Wait.
         wait_ms: u64,
     },
+    /// Caller left with an exit key. Terminal.
+    ExitWithKey {
+        /// Key.
+        key: String,
+        /// Position when leaving.
+        position: usize,
+        /// Original position.
+        origposition: usize,
+        /// Wait.
+        wait_ms: u64,
+    },
     /// Left because no agent is logged in. Terminal.
     ExitEmpty {
         /// Position when leaving.
@@ -172,6 +183,7 @@ impl LogEvent {
             LogEvent::CompleteCaller { .. } => "COMPLETECALLER",
             LogEvent::Abandon { .. } => "ABANDON",
             LogEvent::ExitWithTimeout { .. } => "EXITWITHTIMEOUT",
+            LogEvent::ExitWithKey { .. } => "EXITWITHKEY",
             LogEvent::ExitEmpty { .. } => "EXITEMPTY",
             LogEvent::Full { .. } => "FULL",
             LogEvent::ExitWithEwt { .. } => "EXITWITHEWT",
@@ -195,6 +207,7 @@ impl LogEvent {
                 | LogEvent::CompleteCaller { .. }
                 | LogEvent::Abandon { .. }
                 | LogEvent::ExitWithTimeout { .. }
+                | LogEvent::ExitWithKey { .. }
                 | LogEvent::ExitEmpty { .. }
                 | LogEvent::Full { .. }
                 | LogEvent::ExitWithEwt { .. }
@@ -222,6 +235,9 @@ impl LogEvent {
             | LogEvent::ExitWithTimeout { position, origposition, wait_ms }
             | LogEvent::ExitEmpty { position, origposition, wait_ms } => {
                 vec![position.to_string(), origposition.to_string(), s(wait_ms)]
+            }
+            LogEvent::ExitWithKey { key, position, origposition, wait_ms } => {
+                vec![key.clone(), position.to_string(), origposition.to_string(), s(wait_ms)]
             }
             LogEvent::Full { position } | LogEvent::CallbackRequested { position } => {
                 vec![position.to_string()]

@@ -177,6 +177,7 @@ impl Router {
                 self.reject(call, agent, offer, reason, now)
             }
             Input::CallerHangup { call } => self.caller_hangup(call, now),
+            Input::CallerExit { call, key } => self.caller_exit(call, key, now),
             Input::CallEnded { call } => self.agent_hangup(call, now),
             Input::WrapUpDone { agent, disposition } => self.wrap_up_done(agent, disposition, now),
             Input::CallbackRequested { call } => self.callback_requested(call, now),
@@ -1066,6 +1067,54 @@ impl Router {
             CallState::Dialing { .. } | CallState::CallbackRetry => {
                 return Err(Ignored::WrongCallState);
             }
+        }
+        Ok(())
+    }
+
+    fn caller_exit(&mut self, cid: CallId, key: String, now: Millis) -> Result<(), Ignored> {
+        let call = self.known_call(cid)?;
+        if call.callback {
+            return Err(Ignored::WrongCallState);
+        }
+        let (qid, wait_ms, orig) = (call.queue, now.since(call.arrival), call.orig_position);
+        let (position, freed) = match call.state {
+            CallState::Waiting => {
+                let p = self.position(cid);
+                self.leave_waiting(cid);
+                (p, None)
+            }
+            CallState::Offered { agent, at, .. } => {
+                self.emit(Output::CancelOffer {
+                    call: cid,
+                    agent,
+                    reason: CancelReason::CallerHangup,
+                });
+                self.log(
+                    now,
+                    Some(cid),
+                    Some(qid),
+                    Some(agent),
+                    LogEvent::RingCanceled { ring_ms: now.since(at) },
+                );
+                (1, Some(agent))
+            }
+            _ => return Err(Ignored::WrongCallState),
+        };
+        self.forget_call(cid);
+        if let Some(q) = self.queue_mut(qid) {
+            q.counters.exited += 1;
+        }
+        self.log(
+            now,
+            Some(cid),
+            Some(qid),
+            None,
+            LogEvent::ExitWithKey { key, position, origposition: orig, wait_ms },
+        );
+        if let Some(agent) = freed {
+            // The agent did nothing wrong: ready again, keeping their idle rank.
+            self.set_state(agent, AgentState::Ready, now);
+            self.try_match_agent(agent, now);
         }
         Ok(())
     }

@@ -236,6 +236,7 @@ fn make_input(h: &mut Harness, nq: u32, na: u32, op: (u8, u8, u8)) -> Input {
                 reason: RejectReason::NoAnswer,
             },
         },
+        10 if b % 4 == 0 => Input::CallerExit { call: call_any, key: "0".into() },
         10 => Input::CallerHangup { call: call_any },
         11 => Input::CallEnded { call: pick(&h.talking, a).unwrap_or(call_any) },
         12 => Input::WrapUpDone { agent, disposition: format!("d{b}") },

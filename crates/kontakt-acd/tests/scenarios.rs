@@ -19,7 +19,7 @@
 //! ```
 //! Events: `login A`, `logout A`, `ready A`, `unpause A`, `pause A REASON`,
 //! `force A ready|paused:REASON|logged-out`, `call …`, `accept C A`, `reject C A
-//! [rejected|busy|no-answer]`, `hangup C`, `end C`, `wrapup A CODE`, `tick`,
+//! [rejected|busy|no-answer]`, `hangup C`, `exit C KEY`, `end C`, `wrapup A CODE`, `tick`,
 //! `cbreq C`, `cbresult C yes|no`, `move C Q`, `prio C P`, `stats Q`, and `agent …` /
 //! `queue …` (same syntax as the configuration lines) to reconfigure at run time.
 //! `accept`/`reject` use the id of the latest offer of that call to that agent.
@@ -260,6 +260,7 @@ impl Run {
                 },
             },
             "hangup" => Input::CallerHangup { call: c(1) },
+            "exit" => Input::CallerExit { call: c(1), key: word(2) },
             "agent" => Input::ConfigureAgent(parse_agent(&tokens[1..])),
             "queue" => Input::ConfigureQueue(parse_queue(&tokens[1..])),
             "end" => Input::CallEnded { call: c(1) },

@@ -212,7 +212,7 @@ impl Decoder {
     }
 
     fn parse_head(&mut self, head: &[u8]) -> Result<Headers, DecodeError> {
-        let text = String::from_utf8_lossy(head);
+        let text = crate::percent::lossy(head);
         let mut headers = Headers::with_capacity(text.len(), 4);
         crate::headers::parse_block(
             &text,

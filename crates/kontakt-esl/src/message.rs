@@ -151,7 +151,7 @@ impl Message {
 
     /// The body as text, invalid UTF-8 replaced with U+FFFD.
     pub fn body_text(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(&self.body)
+        crate::percent::lossy(&self.body)
     }
 
     /// `Reply-Text` of a `command/reply` (e.g. `+OK accepted`, `-ERR invalid`).

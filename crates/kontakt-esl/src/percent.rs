@@ -43,6 +43,16 @@ pub(crate) fn decode_into(input: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(rest);
 }
 
+/// `bytes` as text, invalid UTF-8 replaced with U+FFFD. Tries the fast validator first:
+/// `String::from_utf8_lossy` walks the input chunk by chunk even when it is all valid,
+/// which costs several times more than `str::from_utf8`.
+pub(crate) fn lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// Percent-decodes `input` into a `String`, replacing invalid UTF-8 with U+FFFD.
 pub fn percent_decode(input: &str) -> String {
     if !input.contains('%') {

@@ -25,7 +25,7 @@ use crate::percent;
 
 /// Parses a `text/event-xml` body.
 pub(crate) fn parse_xml_event(bytes: &[u8], max_headers: usize) -> Result<Event, String> {
-    let text = String::from_utf8_lossy(bytes);
+    let text = percent::lossy(bytes);
     let mut p = Parser { s: &text, pos: 0 };
     p.skip_ws();
     if p.rest().starts_with("<?") {
@@ -36,6 +36,7 @@ pub(crate) fn parse_xml_event(bytes: &[u8], max_headers: usize) -> Result<Event,
     let mut body: Option<String> = None;
     let mut content_length: Option<usize> = None;
     let mut last_name = String::new();
+    let mut scratch = Vec::new();
     loop {
         p.skip_ws();
         match p.tag()? {
@@ -46,9 +47,9 @@ pub(crate) fn parse_xml_event(bytes: &[u8], max_headers: usize) -> Result<Event,
                     Tag::Close("headers") => break,
                     Tag::Open(n) => {
                         let raw = p.text_until_close(n)?;
-                        let value = percent::percent_decode(&unescape(raw));
                         let repeat = n.starts_with("variable_") && n == last_name;
                         if repeat {
+                            let value = percent::percent_decode(&unescape(raw));
                             // Merge an array variable written as repeated elements.
                             let prev = headers.last().map(|(_, v)| v.to_owned());
                             if let Some(prev) = prev {
@@ -66,7 +67,13 @@ pub(crate) fn parse_xml_event(bytes: &[u8], max_headers: usize) -> Result<Event,
                             if headers.len() >= max_headers {
                                 return Err(format!("more than {max_headers} event headers"));
                             }
-                            headers.push(n, &value);
+                            // Common case without entities: decode straight into the
+                            // header buffer, no intermediate strings.
+                            if raw.contains('&') {
+                                headers.push_decoded(n, &unescape(raw), &mut scratch);
+                            } else {
+                                headers.push_decoded(n, raw, &mut scratch);
+                            }
                         }
                         last_name.clear();
                         last_name.push_str(n);
@@ -174,7 +181,10 @@ impl<'a> Parser<'a> {
 
 /// The element name, without attributes.
 fn element_name(inner: &str) -> &str {
-    inner.split_whitespace().next().unwrap_or_default()
+    match inner.bytes().position(|b| b.is_ascii_whitespace()) {
+        Some(i) => inner.get(..i).unwrap_or_default(),
+        None => inner,
+    }
 }
 
 /// Replaces the five predefined entities and numeric character references; anything

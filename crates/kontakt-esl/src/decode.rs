@@ -27,6 +27,10 @@ enum State {
 
 /// Turns a byte stream from FreeSWITCH into [`Message`]s.
 ///
+/// Memory: as long as `decode` is called after each `feed`, the buffer holds at most one
+/// incomplete frame, i.e. about `max_header_block + max_line_len` bytes while reading
+/// headers or `max_content_length` bytes while reading a body, plus the last chunk fed.
+///
 /// ```ignore
 /// let mut dec = Decoder::new();
 /// dec.feed(&bytes_read);

@@ -17,6 +17,7 @@ use super::{CommandId, Core, Expect, FailReason};
 use crate::encode::Command;
 use crate::error::{DecodeError, SessionError};
 use crate::event::Event;
+use crate::limits::Limits;
 use crate::message::{ContentType, Message};
 
 /// How to authenticate.
@@ -136,8 +137,13 @@ pub struct InboundSession {
 impl InboundSession {
     /// A session for a fresh connection.
     pub fn new(credentials: Credentials) -> Self {
+        Self::with_limits(credentials, Limits::DEFAULT)
+    }
+
+    /// A session whose decoder uses custom limits.
+    pub fn with_limits(credentials: Credentials, limits: Limits) -> Self {
         InboundSession {
-            core: Core::new(),
+            core: Core::new(limits),
             state: InboundState::AwaitingAuthRequest,
             credentials,
             jobs: HashMap::new(),

@@ -22,6 +22,7 @@ pub use outbound::{OutboundOutput, OutboundSession, OutboundState};
 use crate::decode::Decoder;
 use crate::encode::Command;
 use crate::error::{DecodeError, SessionError};
+use crate::limits::Limits;
 use crate::message::{ContentType, Message};
 
 /// Identifies a command sent through a session; returned by every `send_*`.
@@ -77,8 +78,13 @@ struct Core {
 }
 
 impl Core {
-    fn new() -> Self {
-        Core { decoder: Decoder::new(), transmit: Vec::new(), pending: VecDeque::new(), next_id: 1 }
+    fn new(limits: Limits) -> Self {
+        Core {
+            decoder: Decoder::with_limits(limits),
+            transmit: Vec::new(),
+            pending: VecDeque::new(),
+            next_id: 1,
+        }
     }
 
     fn next_id(&mut self) -> CommandId {

@@ -20,6 +20,7 @@ use super::{CommandId, Core, Expect, FailReason};
 use crate::encode::{Command, EventFormat, SendMsg};
 use crate::error::{DecodeError, SessionError};
 use crate::event::Event;
+use crate::limits::Limits;
 use crate::message::{ContentType, Message};
 
 /// Where the outbound session is.
@@ -133,7 +134,12 @@ impl OutboundSession {
     /// A session for a connection FreeSWITCH just opened; `connect` is queued at once
     /// (it must be the first thing we send).
     pub fn new() -> Self {
-        let mut core = Core::new();
+        Self::with_limits(Limits::DEFAULT)
+    }
+
+    /// Like [`OutboundSession::new`], with custom decoder limits.
+    pub fn with_limits(limits: Limits) -> Self {
+        let mut core = Core::new(limits);
         // `connect` has no arguments: encoding cannot fail.
         let _ = core.send(&Command::Connect, Expect::Reply);
         OutboundSession {

@@ -78,8 +78,9 @@ pub enum OutboundOutput {
         /// those of `play_and_get_digits`).
         event: Event,
     },
-    /// The channel hung up (`CHANNEL_HANGUP`; delivered instead of an
-    /// [`OutboundOutput::Event`]).
+    /// The channel hung up: the first `CHANNEL_HANGUP` (or `CHANNEL_HANGUP_COMPLETE`) of
+    /// the channel, delivered instead of an [`OutboundOutput::Event`]; later hangup events
+    /// are ordinary events.
     Hangup {
         /// `Hangup-Cause`.
         cause: Option<String>,
@@ -336,7 +337,10 @@ impl OutboundSession {
                     return;
                 }
             }
-            Some("CHANNEL_HANGUP") if !self.hung_up && self.is_own(&ev) => {
+            // CHANNEL_HANGUP_COMPLETE counts too, for subscriptions without CHANNEL_HANGUP.
+            Some("CHANNEL_HANGUP" | "CHANNEL_HANGUP_COMPLETE")
+                if !self.hung_up && self.is_own(&ev) =>
+            {
                 self.hung_up = true;
                 let cause = ev.hangup_cause().map(str::to_owned);
                 self.outputs.push_back(OutboundOutput::Hangup { cause, event: ev });

@@ -24,7 +24,8 @@ fuzz_target!(|data: &[u8]| {
             max_event_headers: 16,
         }
     };
-    let sizes = [usize::from(head[1]).max(1), usize::from(head[2]).max(1), usize::from(head[3]).max(1)];
+    let sizes =
+        [usize::from(head[1]).max(1), usize::from(head[2]).max(1), usize::from(head[3]).max(1)];
     let mut d = Decoder::with_limits(limits);
     let mut pos = 0;
     let mut i = 0;
@@ -48,7 +49,15 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         // Memory stays bounded by the limits (line / header block / body).
-        assert!(d.buffered() <= limits.max_header_block + limits.max_content_length + 4096 + sizes[0] + sizes[1] + sizes[2]);
+        assert!(
+            d.buffered()
+                <= limits.max_header_block
+                    + limits.max_content_length
+                    + 4096
+                    + sizes[0]
+                    + sizes[1]
+                    + sizes[2]
+        );
     }
     let _ = d.finish();
     let _ = decode_to_json_lines(bytes, &mut std::io::sink());

@@ -3,11 +3,12 @@
 //! * [`Decoder`] turns bytes (any chunking) into [`Message`]s; events are parsed into the
 //!   format-independent [`Event`].
 //! * [`Command`] encodes every client command; [`server`] encodes what FreeSWITCH sends
-//!   (for the emulator).
+//!   and [`CommandDecoder`] decodes what clients send (both for the emulator).
 //! * [`session::InboundSession`] and [`session::OutboundSession`] are state machines
 //!   driven by the caller's I/O.
 //! * [`decode_to_json_lines`] backs `kontakt esl decode FILE`.
 
+mod command_decode;
 mod decode;
 mod encode;
 mod error;
@@ -22,6 +23,7 @@ pub mod server;
 pub mod session;
 mod xml;
 
+pub use command_decode::{CommandDecoder, ReceivedCommand};
 pub use decode::Decoder;
 pub use encode::{CallCommand, Command, EventFormat, MAX_INLINE_APP_ARG, SendMsg};
 pub use error::{DecodeError, EncodeError, SessionError};

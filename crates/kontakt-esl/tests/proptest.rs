@@ -83,6 +83,25 @@ proptest! {
         let _ = decode_chunked(&bytes, &sizes, Limits::DEFAULT);
     }
 
+    /// The command decoder (emulator side) never panics either.
+    #[test]
+    fn command_decoder_never_panics(
+        bytes in prop::collection::vec(prop::sample::select(b"abc: \n\r0123456789content-length%".to_vec()), 0..2048),
+        sizes in prop::collection::vec(1usize..64, 1..8),
+    ) {
+        let mut d = kontakt_esl::CommandDecoder::with_limits(Limits { max_line_len: 64, max_headers: 8, max_header_block: 256, max_content_length: 512, max_event_headers: 16 });
+        let mut pos = 0;
+        let mut i = 0;
+        while pos < bytes.len() {
+            let end = (pos + sizes[i % sizes.len()]).min(bytes.len());
+            d.feed(&bytes[pos..end]);
+            pos = end;
+            i += 1;
+            while let Ok(Some(_)) = d.decode() {}
+        }
+        let _ = d.finish();
+    }
+
     /// Structured garbage: frame-shaped input with random types, lengths and bodies.
     #[test]
     fn frame_shaped_garbage_never_panics(

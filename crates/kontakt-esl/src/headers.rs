@@ -110,6 +110,49 @@ impl Headers {
             .map(|e| self.value_of(e))
     }
 
+    /// Removes every header called `name` (case-insensitive); returns how many there were.
+    /// (Their text stays in the buffer, unreferenced, until the list is dropped.)
+    pub fn remove(&mut self, name: &str) -> usize {
+        let before = self.entries.len();
+        let buf = &self.buf;
+        self.entries.retain(|e| {
+            !(e.name_end - e.start == name.len()
+                && buf.get(e.start..e.name_end).is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        });
+        before - self.entries.len()
+    }
+
+    /// Sets `name` to `value`: the first occurrence keeps its position and gets the new
+    /// value, later duplicates are removed; appended if absent.
+    pub fn set(&mut self, name: &str, value: &str) {
+        let pos = self.entries.iter().position(|e| {
+            e.name_end - e.start == name.len()
+                && self.buf.get(e.start..e.name_end).is_some_and(|n| n.eq_ignore_ascii_case(name))
+        });
+        let Some(pos) = pos else {
+            self.push(name, value);
+            return;
+        };
+        let start = self.buf.len();
+        self.buf.push_str(value);
+        let end = self.buf.len();
+        let mut kept = self.entries.clone();
+        if let Some(e) = kept.get_mut(pos) {
+            e.value_start = start;
+            e.end = end;
+        }
+        let buf = &self.buf;
+        let mut index = 0;
+        kept.retain(|e| {
+            let keep = index <= pos
+                || !(e.name_end - e.start == name.len()
+                    && buf.get(e.start..e.name_end).is_some_and(|n| n.eq_ignore_ascii_case(name)));
+            index += 1;
+            keep
+        });
+        self.entries = kept;
+    }
+
     /// Whether `name` is present.
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
@@ -133,7 +176,12 @@ impl Headers {
     /// Removes the last header (used to drop an inner `Content-Length` body marker).
     pub(crate) fn pop(&mut self) {
         if let Some(e) = self.entries.pop() {
-            self.buf.truncate(e.start);
+            // Free its text only if no remaining header points past it (after `set`,
+            // a value may live at the end of the buffer).
+            let used = self.entries.iter().map(|x| x.end.max(x.name_end)).max().unwrap_or(0);
+            if used <= e.start {
+                self.buf.truncate(e.start);
+            }
         }
     }
 
@@ -378,6 +426,23 @@ mod tests {
         assert_eq!(o.tail_from(end), Some("rest"));
         assert!(Headers::parse_block_owned(b"X: %FF\n\n", 10).unwrap().is_none());
         assert_eq!(h.last(), Some(("X", "a b")));
+    }
+
+    #[test]
+    fn set_and_remove() {
+        let mut h: Headers = [("A", "1"), ("B", "2"), ("a", "3"), ("C", "4")].into_iter().collect();
+        h.set("a", "x");
+        assert_eq!(h.iter().collect::<Vec<_>>(), [("A", "x"), ("B", "2"), ("C", "4")]);
+        h.set("D", "5");
+        assert_eq!(h.get("D"), Some("5"));
+        assert_eq!(h.remove("b"), 1);
+        assert_eq!(h.remove("zz"), 0);
+        assert_eq!(h.iter().collect::<Vec<_>>(), [("A", "x"), ("C", "4"), ("D", "5")]);
+        h.push("E", "6");
+        assert_eq!(h.last(), Some(("E", "6")));
+        h.set("A", "long value");
+        h.pop();
+        assert_eq!(h.get("A"), Some("long value"));
     }
 
     #[test]

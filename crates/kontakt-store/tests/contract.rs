@@ -1,0 +1,726 @@
+//! The contract every `Store` backend passes: each test below runs once on SQLite (a fresh
+//! file) and once on PostgreSQL (a fresh schema in the database `KONTAKT_TEST_PG_URL` names).
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
+use kontakt_appeals::{
+    ActorKind, Address, AnswerChannel, ApplicantKind, AssignmentState, AssuranceLevel, Category,
+    Channel, LegalKind, LegalTrack, Resolution, Severity,
+};
+use kontakt_store::*;
+
+// ---- harness ----------------------------------------------------------------------------
+
+struct Harness {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    pg_schema: Option<(String, String)>,
+}
+
+impl Harness {
+    async fn finish(self) {
+        if let Some((url, schema)) = self.pg_schema {
+            drop(self.store);
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn sqlite() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/t.db", dir.path().display());
+    let store = kontakt_store::open(&url).await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    store.migrate().await.unwrap();
+    Harness { store, _dir: Some(dir), pg_schema: None }
+}
+
+static SCHEMA_SEQ: AtomicU32 = AtomicU32::new(0);
+
+async fn postgres() -> Option<Harness> {
+    let Ok(url) = std::env::var("KONTAKT_TEST_PG_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "KONTAKT_TEST_PG_URL must be set in CI: the contract has to run on PostgreSQL"
+        );
+        eprintln!("KONTAKT_TEST_PG_URL is not set: PostgreSQL half of the contract skipped");
+        return None;
+    };
+    let schema = format!(
+        "kt_{}_{}_{}",
+        std::process::id(),
+        SCHEMA_SEQ.fetch_add(1, Ordering::Relaxed),
+        Utc::now().timestamp_subsec_nanos()
+    );
+    let admin = sqlx::PgPool::connect(&url).await.expect("connect to KONTAKT_TEST_PG_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    let store = PgStore::connect_with(options).await.unwrap();
+    assert_eq!(store.backend(), Backend::Postgres);
+    store.migrate().await.unwrap();
+    Some(Harness { store: Arc::new(store), _dir: None, pg_schema: Some((url, schema)) })
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let h = super::sqlite().await;
+                super::$name(h.store.clone()).await;
+                h.finish().await;
+            })*
+        }
+        mod on_postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(h) = super::postgres().await else { return };
+                super::$name(h.store.clone()).await;
+                h.finish().await;
+            })*
+        }
+    };
+}
+
+contract!(
+    migrations_are_idempotent,
+    users_sessions_and_tokens,
+    usernames_are_unique,
+    categories_round_trip,
+    applicants_are_found_by_phone_name_and_address,
+    appeal_round_trips_exactly,
+    registration_numbers_are_gap_free_under_concurrency,
+    registration_numbers_restart_each_year,
+    failed_registration_leaves_nothing,
+    assignment_changes_are_versioned_and_logged,
+    unknown_references_are_domain_errors,
+    responsibility_prefixes_match_literally,
+    list_filters_and_pages,
+    prior_questions_by_applicant_or_building,
+    deadline_extension_is_recorded,
+    audit_log_keeps_entries,
+);
+
+// ---- fixtures ---------------------------------------------------------------------------
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn category(code: &str, parent: Option<&str>, leaf: bool) -> Category {
+    Category {
+        code: code.into(),
+        parent_code: parent.map(Into::into),
+        name_uk: format!("Категорія {code}"),
+        name_en: Some(format!("Category {code}")),
+        is_emergency: false,
+        severity: Severity::P2,
+        sla_hours: Some(24),
+        attention_pct: 75,
+        legal_track: LegalTrack::Art20Short,
+        attribute_schema: Vec::new(),
+        is_leaf: leaf,
+        active: true,
+    }
+}
+
+async fn reference(store: &dyn Store) -> (Executor, Executor) {
+    store.upsert_category(category("water", None, false)).await.unwrap();
+    store.upsert_category(category("water.no_cold_water", Some("water"), true)).await.unwrap();
+    store.upsert_category(category("lifts", None, false)).await.unwrap();
+    store.upsert_category(category("lifts.stuck", Some("lifts"), true)).await.unwrap();
+    let at = t("2025-01-01T00:00:00Z");
+    let a = store
+        .create_executor(
+            NewExecutor {
+                code: "vodokanal".into(),
+                name_uk: "Водоканал".into(),
+                name_en: None,
+                phone: None,
+            },
+            at,
+        )
+        .await
+        .unwrap();
+    let b = store
+        .create_executor(
+            NewExecutor {
+                code: "lift".into(),
+                name_uk: "Ліфтсервіс".into(),
+                name_en: None,
+                phone: Some("+380612000000".into()),
+            },
+            at,
+        )
+        .await
+        .unwrap();
+    (a, b)
+}
+
+fn address(street: &str, building: &str) -> Address {
+    Address {
+        city: Some("Запоріжжя".into()),
+        street: street.into(),
+        building: building.into(),
+        entrance: Some("2".into()),
+        flat: Some("15".into()),
+        floor: Some(4),
+        district: Some("Хортицький".into()),
+        lat: Some(47.8),
+        lon: Some(35.1),
+    }
+}
+
+fn applicant(last: &str, phone: &str) -> NewApplicant {
+    NewApplicant {
+        last_name: Some(last.into()),
+        first_name: Some("Олена".into()),
+        patronymic: Some("Іванівна".into()),
+        email: None,
+        kind: ApplicantKind::Individual,
+        privileges: Vec::new(),
+        confidential: false,
+        assurance: AssuranceLevel::None,
+        address: Some(address("вул. Перемоги", "12")),
+        phones: vec![phone.into()],
+    }
+}
+
+fn system() -> Actor {
+    Actor { user_id: None, kind: ActorKind::System }
+}
+
+fn question(code: &str, executor: Option<i64>, at: DateTime<Utc>) -> kontakt_store::NewQuestion {
+    let addr = address("вул. Перемоги", "12");
+    kontakt_store::NewQuestion {
+        category_code: code.into(),
+        description: "Немає холодної води з ранку".into(),
+        attributes: serde_json::json!({"scope": "building"}),
+        building_key: Some(addr.building_key()),
+        address: Some(addr),
+        object_ref: None,
+        emergency: Some(Emergency {
+            discovered_at: at - Duration::hours(2),
+            nature: "прорив труби".into(),
+        }),
+        severity: Severity::P1,
+        sla_due_at: Some(at + Duration::hours(24)),
+        attention_at: Some(at + Duration::hours(18)),
+        repeat_of: None,
+        assignment: executor.map(|executor_id| NewAssignment {
+            executor_id,
+            due_at: Some(at + Duration::hours(24)),
+        }),
+    }
+}
+
+fn appeal(
+    applicant_id: Option<i64>,
+    questions: Vec<kontakt_store::NewQuestion>,
+    at: DateTime<Utc>,
+) -> NewAppeal {
+    NewAppeal {
+        reg_year: 2026,
+        applicant_id,
+        channel: Channel::Phone,
+        legal_kind: LegalKind::Complaint,
+        answer_channel: Some(AnswerChannel::Phone),
+        collective: false,
+        call_id: Some("c0ffee".into()),
+        operator_id: None,
+        received_at: at,
+        registered_at: at,
+        legal_due_at: Some(at + Duration::days(15)),
+        repeat_of: None,
+        questions,
+        actor: system(),
+    }
+}
+
+// ---- the contract -----------------------------------------------------------------------
+
+async fn migrations_are_idempotent(store: Arc<dyn Store>) {
+    assert_eq!(store.pending_migrations().await.unwrap(), 0);
+    assert_eq!(store.migrate().await.unwrap(), 0);
+}
+
+async fn users_sessions_and_tokens(store: Arc<dyn Store>) {
+    let at = t("2026-03-01T10:00:00Z");
+    let u = store
+        .create_user(
+            NewUser {
+                username: "olena".into(),
+                display_name: "Олена".into(),
+                role: Role::Operator,
+                password_hash: "$argon2id$fake".into(),
+                executor_id: None,
+                must_change_password: true,
+            },
+            at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(u.role, Role::Operator);
+    assert!(u.must_change_password);
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    let creds = store.user_credentials("olena").await.unwrap().unwrap();
+    assert_eq!(creds.password_hash, "$argon2id$fake");
+    assert!(store.user_credentials("nobody").await.unwrap().is_none());
+
+    store
+        .create_session("h1".into(), u.id, "csrf".into(), at, at + Duration::hours(1))
+        .await
+        .unwrap();
+    let s = store.session("h1", at + Duration::minutes(59)).await.unwrap().unwrap();
+    assert_eq!((s.user.id, s.csrf_token.as_str()), (u.id, "csrf"));
+    assert!(store.session("h1", at + Duration::hours(2)).await.unwrap().is_none(), "expired");
+    // A new password ends the sessions.
+    store.set_password(u.id, "$argon2id$new".into(), false).await.unwrap();
+    assert!(store.session("h1", at).await.unwrap().is_none());
+    assert!(!store.user(u.id).await.unwrap().must_change_password);
+
+    store.create_session("h2".into(), u.id, "c".into(), at, at + Duration::hours(1)).await.unwrap();
+    store.delete_session("h2").await.unwrap();
+    assert!(store.session("h2", at).await.unwrap().is_none());
+
+    store.create_api_token(u.id, "crm".into(), "tokhash".into(), at).await.unwrap();
+    assert_eq!(store.api_token_user("tokhash").await.unwrap().unwrap().id, u.id);
+    assert!(store.api_token_user("other").await.unwrap().is_none());
+    assert!(matches!(
+        store.set_password(9999, "x".into(), false).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn usernames_are_unique(store: Arc<dyn Store>) {
+    let at = t("2026-03-01T10:00:00Z");
+    let new = || NewUser {
+        username: "same".into(),
+        display_name: "x".into(),
+        role: Role::Admin,
+        password_hash: "h".into(),
+        executor_id: None,
+        must_change_password: false,
+    };
+    store.create_user(new(), at).await.unwrap();
+    match store.create_user(new(), at).await {
+        Err(StoreError::Conflict(what)) => {
+            assert!(!what.to_lowercase().contains("insert"), "{what}")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.users().await.unwrap().len(), 1);
+}
+
+async fn categories_round_trip(store: Arc<dyn Store>) {
+    let mut c = category("lifts", None, false);
+    c.attribute_schema = vec![kontakt_appeals::AttributeDef {
+        code: "people_inside".into(),
+        name_uk: "Люди в кабіні".into(),
+        kind: kontakt_appeals::AttributeKind::Bool,
+        required: true,
+    }];
+    c.sla_hours = None;
+    store.upsert_category(c.clone()).await.unwrap();
+    assert_eq!(store.category("lifts").await.unwrap().unwrap(), c);
+    c.name_uk = "Ліфти".into();
+    store.upsert_category(c.clone()).await.unwrap();
+    assert_eq!(store.categories().await.unwrap(), vec![c]);
+    assert!(store.category("nope").await.unwrap().is_none());
+}
+
+async fn applicants_are_found_by_phone_name_and_address(store: Arc<dyn Store>) {
+    let at = t("2026-03-01T10:00:00Z");
+    let a = store.create_applicant(applicant("Шевченко", "+380501234567"), at).await.unwrap();
+    store.create_applicant(applicant("Коваленко", "+380661112233"), at).await.unwrap();
+    assert_eq!(a.phones, vec!["+380501234567".to_string()]);
+    assert_eq!(a.address.as_ref().unwrap().floor, Some(4));
+    let by_phone = store
+        .find_applicants(&ApplicantQuery {
+            phone: Some("+380501234567".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_phone, vec![a.clone()]);
+    // Cyrillic case folding happens in Rust, so lower-case search finds capitalised names.
+    let by_name = store
+        .find_applicants(&ApplicantQuery {
+            name: Some("шевч".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_name.len(), 1);
+    assert_eq!(by_name[0].id, a.id);
+    let key = address("вул. Перемоги", "12").building_key();
+    let by_address = store
+        .find_applicants(&ApplicantQuery { address: Some(key), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(by_address.len(), 2);
+    // LIKE wildcards in user input match literally.
+    let none = store
+        .find_applicants(&ApplicantQuery {
+            name: Some("%".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert_eq!(store.applicant(a.id).await.unwrap(), a);
+    assert!(matches!(store.applicant(999).await, Err(StoreError::NotFound { what: "applicant" })));
+}
+
+async fn appeal_round_trips_exactly(store: Arc<dyn Store>) {
+    let (vodokanal, _) = reference(store.as_ref()).await;
+    let at = t("2026-05-31T21:30:00.123456Z");
+    let who = store.create_applicant(applicant("Мельник", "+380501112233"), at).await.unwrap();
+    let saved = store
+        .register_appeal(appeal(
+            Some(who.id),
+            vec![
+                question("water.no_cold_water", Some(vodokanal.id), at),
+                question("lifts.stuck", None, at),
+            ],
+            at,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(saved.reg_no.to_string(), "2026-000001");
+    assert_eq!(saved.received_at, at, "microseconds survive");
+    assert_eq!(saved.questions.len(), 2);
+    let q = &saved.questions[0];
+    assert_eq!(q.position, 1);
+    assert_eq!(q.attributes, serde_json::json!({"scope": "building"}));
+    assert_eq!(q.emergency.as_ref().unwrap().nature, "прорив труби");
+    assert_eq!(q.address.as_ref().unwrap().lat, Some(47.8));
+    assert_eq!(q.assignments.len(), 1);
+    assert_eq!(q.assignments[0].state, AssignmentState::Registered);
+    assert!(saved.questions[1].assignments.is_empty());
+    assert_eq!(store.appeal(saved.id).await.unwrap(), saved);
+    assert_eq!(store.appeal_by_reg_no(saved.reg_no).await.unwrap(), saved);
+    let timeline = store.timeline(saved.id).await.unwrap();
+    let kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["registered", "assigned"]);
+    assert_eq!(store.count_appeals().await.unwrap(), 1);
+}
+
+async fn registration_numbers_are_gap_free_under_concurrency(store: Arc<dyn Store>) {
+    let (vodokanal, _) = reference(store.as_ref()).await;
+    let at = t("2026-06-01T08:00:00Z");
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut numbers = Vec::new();
+            for _ in 0..20 {
+                let a = store
+                    .register_appeal(appeal(
+                        None,
+                        vec![question("water.no_cold_water", Some(vodokanal.id), at)],
+                        at,
+                    ))
+                    .await
+                    .unwrap();
+                numbers.push(a.reg_no.seq);
+            }
+            numbers
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let distinct: BTreeSet<u32> = all.iter().copied().collect();
+    assert_eq!(all.len(), 1000);
+    assert_eq!(distinct.len(), 1000, "numbers are distinct");
+    assert_eq!(distinct, (1..=1000).collect::<BTreeSet<u32>>(), "and gap-free");
+}
+
+async fn registration_numbers_restart_each_year(store: Arc<dyn Store>) {
+    reference(store.as_ref()).await;
+    let at = t("2026-12-31T20:00:00Z");
+    let mut a = appeal(None, vec![question("lifts.stuck", None, at)], at);
+    assert_eq!(store.register_appeal(a.clone()).await.unwrap().reg_no.to_string(), "2026-000001");
+    assert_eq!(store.register_appeal(a.clone()).await.unwrap().reg_no.to_string(), "2026-000002");
+    a.reg_year = 2027;
+    assert_eq!(store.register_appeal(a).await.unwrap().reg_no.to_string(), "2027-000001");
+}
+
+async fn failed_registration_leaves_nothing(store: Arc<dyn Store>) {
+    reference(store.as_ref()).await;
+    let at = t("2026-06-01T08:00:00Z");
+    let ok = appeal(None, vec![question("lifts.stuck", None, at)], at);
+    store.register_appeal(ok.clone()).await.unwrap();
+    // The second question names a category that does not exist: the whole appeal fails.
+    let bad =
+        appeal(None, vec![question("lifts.stuck", None, at), question("no.such", None, at)], at);
+    assert!(matches!(store.register_appeal(bad).await, Err(StoreError::MissingReference(_))));
+    assert_eq!(store.count_appeals().await.unwrap(), 1);
+    // And the counter did not move: the next number follows without a gap.
+    assert_eq!(store.register_appeal(ok).await.unwrap().reg_no.seq, 2);
+}
+
+async fn assignment_changes_are_versioned_and_logged(store: Arc<dyn Store>) {
+    let (vodokanal, lift) = reference(store.as_ref()).await;
+    let at = t("2026-06-01T08:00:00Z");
+    let saved = store
+        .register_appeal(appeal(
+            None,
+            vec![question("water.no_cold_water", Some(vodokanal.id), at)],
+            at,
+        ))
+        .await
+        .unwrap();
+    let a = saved.questions[0].assignments[0].clone();
+    let change = |expected_version, to, result| AssignmentChange {
+        assignment_id: a.id,
+        expected_version,
+        to,
+        result,
+        accepted_at: Some(at + Duration::minutes(5)),
+        closed_at: None,
+        due_at: None,
+        rework_increment: false,
+        actor: Actor { user_id: None, kind: ActorKind::Executor },
+        public_text: Some("Бригада виїхала".into()),
+        private_text: Some("внутрішнє".into()),
+        at: at + Duration::minutes(5),
+    };
+    let moved = store.change_assignment(change(0, AssignmentState::InWork, None)).await.unwrap();
+    assert_eq!((moved.state, moved.version), (AssignmentState::InWork, 1));
+    assert_eq!(moved.accepted_at, Some(at + Duration::minutes(5)));
+    // A change computed from the old version is refused and changes nothing.
+    assert!(matches!(
+        store.change_assignment(change(0, AssignmentState::OnCheck, Some(Resolution::Done))).await,
+        Err(StoreError::Stale { .. })
+    ));
+    assert_eq!(store.assignment(a.id).await.unwrap().0, moved);
+    let mut rework = change(1, AssignmentState::Rework, None);
+    rework.rework_increment = true;
+    rework.due_at = Some(at + Duration::days(2));
+    let r = store.change_assignment(rework).await.unwrap();
+    assert_eq!((r.rework_count, r.due_at), (1, Some(at + Duration::days(2))));
+    let timeline = store.timeline(saved.id).await.unwrap();
+    let last = timeline.last().unwrap();
+    assert_eq!(
+        (last.from_state.as_deref(), last.to_state.as_deref()),
+        (Some("in_work"), Some("rework"))
+    );
+    assert_eq!(last.private_text.as_deref(), Some("внутрішнє"));
+    assert_eq!(timeline.len(), 4, "registered, assigned, two transitions");
+    let second = store
+        .add_assignment(
+            saved.questions[0].id,
+            NewAssignment { executor_id: lift.id, due_at: None },
+            system(),
+            at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.executor_id, lift.id);
+    assert!(matches!(
+        store
+            .change_assignment(AssignmentChange {
+                assignment_id: 999,
+                ..change(0, AssignmentState::InWork, None)
+            })
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn unknown_references_are_domain_errors(store: Arc<dyn Store>) {
+    reference(store.as_ref()).await;
+    let at = t("2026-06-01T08:00:00Z");
+    let bad_executor = appeal(None, vec![question("lifts.stuck", Some(4242), at)], at);
+    assert!(matches!(
+        store.register_appeal(bad_executor).await,
+        Err(StoreError::MissingReference(_))
+    ));
+    let bad_applicant = appeal(Some(4242), vec![question("lifts.stuck", None, at)], at);
+    assert!(matches!(
+        store.register_appeal(bad_applicant).await,
+        Err(StoreError::MissingReference(_))
+    ));
+    assert!(matches!(
+        store
+            .add_assignment(4242, NewAssignment { executor_id: 1, due_at: None }, system(), at)
+            .await,
+        Err(StoreError::NotFound { what: "question" })
+    ));
+    assert_eq!(store.count_appeals().await.unwrap(), 0);
+}
+
+async fn responsibility_prefixes_match_literally(store: Arc<dyn Store>) {
+    let (vodokanal, lift) = reference(store.as_ref()).await;
+    let at = t("2026-06-01T08:00:00Z");
+    let line = |prefix: &str, executor_id, valid_to| NewResponsibility {
+        category_prefix: prefix.into(),
+        district: None,
+        building_key: None,
+        executor_id,
+        valid_from: at - Duration::days(1),
+        valid_to,
+    };
+    store.add_responsibility(line("water", vodokanal.id, None), at).await.unwrap();
+    // '_' is a LIKE wildcard; "water_no" must not match "water.no_cold_water".
+    store.add_responsibility(line("water_no", lift.id, None), at).await.unwrap();
+    store
+        .add_responsibility(line("water.no_cold_water", lift.id, Some(at - Duration::hours(1))), at)
+        .await
+        .unwrap();
+    let found = store.responsibilities_for("water.no_cold_water", at).await.unwrap();
+    assert_eq!(found.iter().map(|r| r.category_prefix.as_str()).collect::<Vec<_>>(), ["water"]);
+    assert_eq!(store.responsibilities().await.unwrap().len(), 3);
+}
+
+async fn list_filters_and_pages(store: Arc<dyn Store>) {
+    let (vodokanal, lift) = reference(store.as_ref()).await;
+    let at = t("2026-06-01T08:00:00Z");
+    for i in 0..7 {
+        let (code, ex) = if i % 2 == 0 {
+            ("water.no_cold_water", vodokanal.id)
+        } else {
+            ("lifts.stuck", lift.id)
+        };
+        let mut q = question(code, Some(ex), at);
+        q.description = format!("випадок {i} 100%");
+        store.register_appeal(appeal(None, vec![q], at + Duration::minutes(i))).await.unwrap();
+    }
+    let page = |f: AppealFilter| {
+        let store = store.clone();
+        async move { store.list_appeals(&f).await.unwrap() }
+    };
+    let first = page(AppealFilter { limit: 3, ..Default::default() }).await;
+    assert_eq!(first.iter().map(|a| a.reg_no.seq).collect::<Vec<_>>(), [7, 6, 5]);
+    let second =
+        page(AppealFilter { limit: 3, before_id: Some(first[2].id), ..Default::default() }).await;
+    assert_eq!(second.iter().map(|a| a.reg_no.seq).collect::<Vec<_>>(), [4, 3, 2]);
+    let water = page(AppealFilter {
+        limit: 50,
+        category_prefix: Some("water".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(water.len(), 4);
+    let lifts =
+        page(AppealFilter { limit: 50, executor_id: Some(lift.id), ..Default::default() }).await;
+    assert_eq!(lifts.len(), 3);
+    let none = page(AppealFilter {
+        limit: 50,
+        state: Some(AssignmentState::Closed),
+        ..Default::default()
+    })
+    .await;
+    assert!(none.is_empty());
+    let text =
+        page(AppealFilter {
+            limit: 50, text: Some("випадок 3 100%".into()), ..Default::default()
+        })
+        .await;
+    assert_eq!(text.len(), 1);
+    let late = page(AppealFilter {
+        limit: 50,
+        registered_from: Some(at + Duration::minutes(5)),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(late.len(), 2);
+    let injected = page(AppealFilter {
+        limit: 50,
+        text: Some("'; DROP TABLE appeals; --".into()),
+        ..Default::default()
+    })
+    .await;
+    assert!(injected.is_empty());
+    assert_eq!(store.count_appeals().await.unwrap(), 7);
+}
+
+async fn prior_questions_by_applicant_or_building(store: Arc<dyn Store>) {
+    let (vodokanal, _) = reference(store.as_ref()).await;
+    let at = t("2026-06-01T08:00:00Z");
+    let who = store.create_applicant(applicant("Лисенко", "+380671234567"), at).await.unwrap();
+    let saved = store
+        .register_appeal(appeal(
+            Some(who.id),
+            vec![question("water.no_cold_water", Some(vodokanal.id), at)],
+            at,
+        ))
+        .await
+        .unwrap();
+    let key = address("вул. Перемоги", "12").building_key();
+    let by_applicant =
+        store.prior_questions(Some(who.id), None, "water.no_cold_water").await.unwrap();
+    assert_eq!(by_applicant.len(), 1);
+    assert_eq!(by_applicant[0].question_id, saved.questions[0].id);
+    assert_eq!(by_applicant[0].state, Some(AssignmentState::Registered));
+    let by_building = store.prior_questions(None, Some(&key), "water.no_cold_water").await.unwrap();
+    assert_eq!(by_building.len(), 1);
+    assert!(store.prior_questions(None, Some(&key), "lifts.stuck").await.unwrap().is_empty());
+    assert!(
+        store
+            .prior_questions(Some(4242), Some("elsewhere|1"), "water.no_cold_water")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn deadline_extension_is_recorded(store: Arc<dyn Store>) {
+    reference(store.as_ref()).await;
+    let at = t("2026-06-01T08:00:00Z");
+    let saved = store
+        .register_appeal(appeal(None, vec![question("lifts.stuck", None, at)], at))
+        .await
+        .unwrap();
+    let due = at + Duration::days(40);
+    let extended =
+        store.extend_deadline(saved.id, due, at + Duration::days(1), system(), at).await.unwrap();
+    assert_eq!(extended.extended_due_at, Some(due));
+    assert_eq!(extended.extension_notice_sent_at, Some(at + Duration::days(1)));
+    assert_eq!(store.timeline(saved.id).await.unwrap().last().unwrap().kind, "deadline_extended");
+    assert!(matches!(
+        store.extend_deadline(4242, due, at, system(), at).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn audit_log_keeps_entries(store: Arc<dyn Store>) {
+    let at = Utc.with_ymd_and_hms(2026, 6, 1, 8, 0, 0).unwrap().trunc_subsecs(0);
+    for i in 0..3 {
+        store
+            .audit(NewAudit {
+                user_id: None,
+                action: "read_personal_data".into(),
+                subject_kind: "applicant".into(),
+                subject_id: i.to_string(),
+                detail: None,
+                at,
+            })
+            .await
+            .unwrap();
+    }
+    let log = store.audit_log(2).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.subject_id.as_str()).collect::<Vec<_>>(), ["2", "1"]);
+}

@@ -1,0 +1,573 @@
+//! The API's request and response bodies: serialisable counterparts of domain records, with
+//! their OpenAPI schemas. Domain enumerations travel as their snake_case strings.
+
+use chrono::{DateTime, Utc};
+use kontakt_appeals::{
+    Action, ActorKind, Address, AnswerChannel, ApplicantKind, AssignmentState, AssuranceLevel,
+    Channel, LegalKind, Privilege, Resolution, Severity,
+};
+use kontakt_store as store;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub user: UserDto,
+    /// Send this value as the X-CSRF-Token header with every cookie-authenticated write.
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub old_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDto {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    /// admin, supervisor, operator, controller, executor or citizen.
+    pub role: String,
+    pub executor_id: Option<i64>,
+    pub active: bool,
+    pub must_change_password: bool,
+}
+
+impl From<store::User> for UserDto {
+    fn from(u: store::User) -> Self {
+        UserDto {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            role: u.role.as_str().to_string(),
+            executor_id: u.executor_id,
+            active: u.active,
+            must_change_password: u.must_change_password,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub password: String,
+    pub executor_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenRequest {
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewTokenResponse {
+    pub id: i64,
+    /// Shown once; send as `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressDto {
+    pub city: Option<String>,
+    pub street: String,
+    pub building: String,
+    pub entrance: Option<String>,
+    pub flat: Option<String>,
+    pub floor: Option<i32>,
+    pub district: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+impl From<AddressDto> for Address {
+    fn from(a: AddressDto) -> Self {
+        Address {
+            city: a.city,
+            street: a.street,
+            building: a.building,
+            entrance: a.entrance,
+            flat: a.flat,
+            floor: a.floor,
+            district: a.district,
+            lat: a.lat,
+            lon: a.lon,
+        }
+    }
+}
+
+impl From<Address> for AddressDto {
+    fn from(a: Address) -> Self {
+        AddressDto {
+            city: a.city,
+            street: a.street,
+            building: a.building,
+            entrance: a.entrance,
+            flat: a.flat,
+            floor: a.floor,
+            district: a.district,
+            lat: a.lat,
+            lon: a.lon,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApplicantRequest {
+    pub last_name: Option<String>,
+    pub first_name: Option<String>,
+    pub patronymic: Option<String>,
+    /// Any common Ukrainian form: 0501234567, +380 50 123 45 67, (061) 787-15-80 …
+    #[serde(default)]
+    pub phones: Vec<String>,
+    pub email: Option<String>,
+    pub address: Option<AddressDto>,
+    #[schema(value_type = String)]
+    #[serde(default = "individual")]
+    pub kind: ApplicantKind,
+    #[schema(value_type = Vec<String>)]
+    #[serde(default)]
+    pub privileges: Vec<Privilege>,
+    #[serde(default)]
+    pub confidential: bool,
+    #[schema(value_type = String)]
+    #[serde(default = "no_assurance")]
+    pub assurance: AssuranceLevel,
+}
+
+fn individual() -> ApplicantKind {
+    ApplicantKind::Individual
+}
+
+fn no_assurance() -> AssuranceLevel {
+    AssuranceLevel::None
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicantDto {
+    pub id: i64,
+    pub last_name: Option<String>,
+    pub first_name: Option<String>,
+    pub patronymic: Option<String>,
+    pub email: Option<String>,
+    #[schema(value_type = String)]
+    pub kind: ApplicantKind,
+    #[schema(value_type = Vec<String>)]
+    pub privileges: Vec<Privilege>,
+    pub confidential: bool,
+    #[schema(value_type = String)]
+    pub assurance: AssuranceLevel,
+    pub address: Option<AddressDto>,
+    /// E.164.
+    pub phones: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<store::Applicant> for ApplicantDto {
+    fn from(a: store::Applicant) -> Self {
+        ApplicantDto {
+            id: a.id,
+            last_name: a.last_name,
+            first_name: a.first_name,
+            patronymic: a.patronymic,
+            email: a.email,
+            kind: a.kind,
+            privileges: a.privileges,
+            confidential: a.confidential,
+            assurance: a.assurance,
+            address: a.address.map(AddressDto::from),
+            phones: a.phones,
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicantSearch {
+    pub phone: Option<String>,
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyDto {
+    pub discovered_at: DateTime<Utc>,
+    pub nature: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewQuestionRequest {
+    pub category_code: String,
+    pub description: String,
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
+    pub address: Option<AddressDto>,
+    pub object_ref: Option<String>,
+    pub emergency: Option<EmergencyDto>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAppealRequest {
+    /// An existing applicant, or `applicant` to create one, or neither for an anonymous
+    /// incident report.
+    pub applicant_id: Option<i64>,
+    pub applicant: Option<NewApplicantRequest>,
+    #[schema(value_type = String)]
+    pub channel: Channel,
+    #[schema(value_type = String)]
+    pub legal_kind: LegalKind,
+    /// When the appeal reached the center; defaults to now.
+    pub received_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<String>)]
+    pub answer_channel: Option<AnswerChannel>,
+    #[serde(default)]
+    pub collective: bool,
+    pub call_id: Option<String>,
+    pub questions: Vec<NewQuestionRequest>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppealDto {
+    pub id: i64,
+    /// YYYY-NNNNNN.
+    pub reg_no: String,
+    pub applicant_id: Option<i64>,
+    #[schema(value_type = String)]
+    pub channel: Channel,
+    #[schema(value_type = String)]
+    pub legal_kind: LegalKind,
+    #[schema(value_type = Option<String>)]
+    pub answer_channel: Option<AnswerChannel>,
+    pub collective: bool,
+    pub call_id: Option<String>,
+    pub operator_id: Option<i64>,
+    pub received_at: DateTime<Utc>,
+    pub registered_at: DateTime<Utc>,
+    /// Law 393/96 art. 20 due time (end of the Kyiv day); null for incident reports.
+    pub legal_due_at: Option<DateTime<Utc>>,
+    pub extended_due_at: Option<DateTime<Utc>>,
+    pub extension_notice_sent_at: Option<DateTime<Utc>>,
+    pub repeat_of: Option<i64>,
+    pub questions: Vec<QuestionDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuestionDto {
+    pub id: i64,
+    /// reg_no/position.
+    pub number: String,
+    pub category_code: String,
+    pub description: String,
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
+    pub address: Option<AddressDto>,
+    pub object_ref: Option<String>,
+    pub is_emergency: bool,
+    pub discovered_at: Option<DateTime<Utc>>,
+    pub nature: Option<String>,
+    #[schema(value_type = String)]
+    pub severity: Severity,
+    /// The category's service deadline, never later than the legal one.
+    pub sla_due_at: Option<DateTime<Utc>>,
+    pub attention_at: Option<DateTime<Utc>>,
+    /// on_time, attention, overdue, closed_on_time or closed_late, computed now.
+    pub deadline_status: Option<String>,
+    pub repeat_of: Option<i64>,
+    pub assignments: Vec<AssignmentDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignmentDto {
+    pub id: i64,
+    pub question_id: i64,
+    pub executor_id: i64,
+    #[schema(value_type = String)]
+    pub state: AssignmentState,
+    #[schema(value_type = Option<String>)]
+    pub result: Option<Resolution>,
+    pub issued_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub rework_count: i64,
+    pub version: i64,
+}
+
+impl From<store::Assignment> for AssignmentDto {
+    fn from(a: store::Assignment) -> Self {
+        AssignmentDto {
+            id: a.id,
+            question_id: a.question_id,
+            executor_id: a.executor_id,
+            state: a.state,
+            result: a.result,
+            issued_at: a.issued_at,
+            accepted_at: a.accepted_at,
+            due_at: a.due_at,
+            closed_at: a.closed_at,
+            rework_count: a.rework_count,
+            version: a.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationResponse {
+    pub appeal: AppealDto,
+    /// Open questions at the same building and category that this one may duplicate.
+    pub duplicate_candidates: Vec<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppealListQuery {
+    pub applicant_id: Option<i64>,
+    pub channel: Option<String>,
+    pub category: Option<String>,
+    pub executor_id: Option<i64>,
+    pub state: Option<String>,
+    pub registered_from: Option<DateTime<Utc>>,
+    pub registered_to: Option<DateTime<Utc>>,
+    pub text: Option<String>,
+    /// Keyset pagination: pass the last id of the previous page.
+    pub before_id: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppealPage {
+    pub items: Vec<AppealDto>,
+    /// Pass as before_id to get the next page; null on the last page.
+    pub next_before_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAssignmentRequest {
+    pub executor_id: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    /// accept, report, confirm, reject, unreachable, cancel or reroute.
+    #[schema(value_type = String)]
+    pub action: Action,
+    /// Required with report: done, explained, not_in_competence, impossible_now, returned,
+    /// duplicate.
+    #[schema(value_type = Option<String>)]
+    pub result: Option<Resolution>,
+    pub public_text: Option<String>,
+    pub private_text: Option<String>,
+    /// The version the caller saw; a newer one on the server gives 409 `stale`.
+    pub expected_version: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendRequest {
+    pub extended_due_at: DateTime<Utc>,
+    /// When the applicant was told of the extension; the law requires it.
+    pub notice_sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineDto {
+    pub id: i64,
+    pub question_id: Option<i64>,
+    pub assignment_id: Option<i64>,
+    pub actor_user_id: Option<i64>,
+    #[schema(value_type = String)]
+    pub actor_kind: ActorKind,
+    pub kind: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub result: Option<String>,
+    pub public_text: Option<String>,
+    /// Omitted for executors: notes between the center's staff.
+    pub private_text: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<store::TimelineEntry> for TimelineDto {
+    fn from(t: store::TimelineEntry) -> Self {
+        TimelineDto {
+            id: t.id,
+            question_id: t.question_id,
+            assignment_id: t.assignment_id,
+            actor_user_id: t.actor_user_id,
+            actor_kind: t.actor_kind,
+            kind: t.kind,
+            from_state: t.from_state,
+            to_state: t.to_state,
+            result: t.result,
+            public_text: t.public_text,
+            private_text: t.private_text,
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryDto {
+    pub code: String,
+    pub parent_code: Option<String>,
+    pub name_uk: String,
+    pub name_en: Option<String>,
+    pub is_emergency: bool,
+    #[schema(value_type = String)]
+    pub severity: Severity,
+    pub sla_hours: Option<u32>,
+    pub attention_pct: u8,
+    pub legal_track: String,
+    #[schema(value_type = Vec<Object>)]
+    pub attribute_schema: serde_json::Value,
+    pub is_leaf: bool,
+    pub active: bool,
+}
+
+impl From<kontakt_appeals::Category> for CategoryDto {
+    fn from(c: kontakt_appeals::Category) -> Self {
+        CategoryDto {
+            attribute_schema: serde_json::to_value(&c.attribute_schema)
+                .unwrap_or(serde_json::Value::Null),
+            legal_track: c.legal_track.as_str().to_string(),
+            code: c.code,
+            parent_code: c.parent_code,
+            name_uk: c.name_uk,
+            name_en: c.name_en,
+            is_emergency: c.is_emergency,
+            severity: c.severity,
+            sla_hours: c.sla_hours,
+            attention_pct: c.attention_pct,
+            is_leaf: c.is_leaf,
+            active: c.active,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorRequest {
+    pub code: String,
+    pub name_uk: String,
+    pub name_en: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecutorDto {
+    pub id: i64,
+    pub code: String,
+    pub name_uk: String,
+    pub name_en: Option<String>,
+    pub phone: Option<String>,
+    pub active: bool,
+}
+
+impl From<store::Executor> for ExecutorDto {
+    fn from(e: store::Executor) -> Self {
+        ExecutorDto {
+            id: e.id,
+            code: e.code,
+            name_uk: e.name_uk,
+            name_en: e.name_en,
+            phone: e.phone,
+            active: e.active,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResponsibilityRequest {
+    pub category_prefix: String,
+    pub district: Option<String>,
+    /// Normalised "street|building" key; null for the whole district or city.
+    pub building_key: Option<String>,
+    pub executor_id: i64,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResponsibilityDto {
+    pub id: i64,
+    pub category_prefix: String,
+    pub district: Option<String>,
+    pub building_key: Option<String>,
+    pub executor_id: i64,
+    pub valid_from: DateTime<Utc>,
+    pub valid_to: Option<DateTime<Utc>>,
+}
+
+impl From<store::Responsibility> for ResponsibilityDto {
+    fn from(r: store::Responsibility) -> Self {
+        ResponsibilityDto {
+            id: r.id,
+            category_prefix: r.category_prefix,
+            district: r.district,
+            building_key: r.building_key,
+            executor_id: r.executor_id,
+            valid_from: r.valid_from,
+            valid_to: r.valid_to,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditDto {
+    pub id: i64,
+    pub user_id: Option<i64>,
+    pub action: String,
+    pub subject_kind: String,
+    pub subject_id: String,
+    pub detail: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<store::AuditRecord> for AuditDto {
+    fn from(a: store::AuditRecord) -> Self {
+        AuditDto {
+            id: a.id,
+            user_id: a.user_id,
+            action: a.action,
+            subject_kind: a.subject_kind,
+            subject_id: a.subject_id,
+            detail: a.detail,
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub database: String,
+}

@@ -1,0 +1,143 @@
+//! Reference data: the category tree, executors and the responsibility map.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use kontakt_appeals::Category;
+use kontakt_store::{NewExecutor, NewResponsibility};
+
+use crate::AppState;
+use crate::access::Permission;
+use crate::auth::Caller;
+use crate::dto::{
+    CategoryDto, ExecutorDto, ExecutorRequest, ResponsibilityDto, ResponsibilityRequest,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
+use crate::registration::now;
+
+#[utoipa::path(get, path = "/api/v1/categories", tag = "reference",
+    responses((status = 200, body = Vec<CategoryDto>)))]
+pub(crate) async fn list_categories(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<CategoryDto>>> {
+    caller.require(Permission::ReadReference)?;
+    Ok(Json(state.store.categories().await?.into_iter().map(CategoryDto::from).collect()))
+}
+
+#[utoipa::path(put, path = "/api/v1/categories/{code}", tag = "reference",
+    params(("code" = String, Path)), request_body(content = Object, description = "a category"),
+    responses((status = 200, body = CategoryDto), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn put_category(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(category): ApiJson<Category>,
+) -> ApiResult<Json<CategoryDto>> {
+    caller.require(Permission::ManageReference)?;
+    if category.code != code {
+        return Err(ApiError::field("code", "mismatch", "the body's code must match the path"));
+    }
+    category.validate()?;
+    if let Some(parent) = &category.parent_code
+        && state.store.category(parent).await?.is_none() {
+            return Err(ApiError::field(
+                "parent_code",
+                "not_found",
+                format!("no category {parent:?}"),
+            ));
+        }
+    state.store.upsert_category(category.clone()).await?;
+    Ok(Json(category.into()))
+}
+
+#[utoipa::path(get, path = "/api/v1/executors", tag = "reference",
+    responses((status = 200, body = Vec<ExecutorDto>)))]
+pub(crate) async fn list_executors(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ExecutorDto>>> {
+    caller.require(Permission::ReadReference)?;
+    Ok(Json(state.store.executors().await?.into_iter().map(ExecutorDto::from).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/executors", tag = "reference", request_body = ExecutorRequest,
+    responses((status = 201, body = ExecutorDto), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn create_executor(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<ExecutorRequest>,
+) -> ApiResult<(StatusCode, Json<ExecutorDto>)> {
+    caller.require(Permission::ManageReference)?;
+    let code = req.code.trim();
+    if code.is_empty() || code.len() > 64 {
+        return Err(ApiError::field("code", "invalid", "1–64 characters"));
+    }
+    if req.name_uk.trim().is_empty() || req.name_uk.chars().count() > 300 {
+        return Err(ApiError::field("name_uk", "invalid", "1–300 characters"));
+    }
+    let created = state
+        .store
+        .create_executor(
+            NewExecutor {
+                code: code.to_string(),
+                name_uk: req.name_uk.trim().to_string(),
+                name_en: req.name_en,
+                phone: req.phone,
+            },
+            now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/responsibilities", tag = "reference",
+    responses((status = 200, body = Vec<ResponsibilityDto>)))]
+pub(crate) async fn list_responsibilities(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ResponsibilityDto>>> {
+    caller.require(Permission::ReadReference)?;
+    Ok(Json(
+        state.store.responsibilities().await?.into_iter().map(ResponsibilityDto::from).collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/responsibilities", tag = "reference",
+    request_body = ResponsibilityRequest,
+    responses((status = 201, body = ResponsibilityDto), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn create_responsibility(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<ResponsibilityRequest>,
+) -> ApiResult<(StatusCode, Json<ResponsibilityDto>)> {
+    caller.require(Permission::ManageReference)?;
+    if req.category_prefix.trim().is_empty() {
+        return Err(ApiError::field(
+            "category_prefix",
+            "required",
+            "name a category code or prefix",
+        ));
+    }
+    let at = now();
+    let valid_from = req.valid_from.unwrap_or(at);
+    if req.valid_to.is_some_and(|to| to <= valid_from) {
+        return Err(ApiError::field("valid_to", "out_of_range", "must be after valid_from"));
+    }
+    let line = state
+        .store
+        .add_responsibility(
+            NewResponsibility {
+                category_prefix: req.category_prefix.trim().to_string(),
+                district: req.district,
+                building_key: req.building_key,
+                executor_id: req.executor_id,
+                valid_from,
+                valid_to: req.valid_to,
+            },
+            at,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(line.into())))
+}

@@ -130,7 +130,6 @@ impl Default for LogConfig {
     }
 }
 
-
 /// Command-line flags that override the file and the environment.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Overrides {

@@ -5,8 +5,10 @@
 #![allow(clippy::print_stdout)]
 
 mod config;
+mod esl;
 mod seed;
 mod serve;
+mod simulate;
 mod users;
 
 use std::net::SocketAddr;
@@ -55,10 +57,40 @@ enum Command {
         #[arg(long, default_value_t = 3000)]
         appeals: usize,
     },
+    /// FreeSWITCH Event Socket tools.
+    #[command(subcommand)]
+    Esl(esl::EslCommand),
+    /// Simulate the call center: the real router on a virtual clock.
+    Simulate(simulate::SimulateArgs),
+    /// Agents needed for a service-level target (Erlang C, or Erlang A with --patience).
+    Staffing(simulate::StaffingArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Offline tools need neither the configuration nor the runtime.
+    let offline = match cli.command {
+        Some(Command::Esl(cmd)) => Some(esl::run(cmd)),
+        Some(Command::Simulate(args)) => Some(simulate::simulate(args)),
+        Some(Command::Staffing(args)) => Some(simulate::staffing(args)),
+        other => {
+            return run_online(Cli { command: other, ..cli });
+        }
+    };
+    finish(offline.unwrap_or(Ok(())))
+}
+
+fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kontakt: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_online(cli: Cli) -> ExitCode {
     let flags = Overrides { database_url: cli.database_url.clone(), listen: cli.listen };
     let config = match Config::load(cli.config.as_deref(), std::env::vars(), &flags) {
         Ok(c) => c,
@@ -82,15 +114,12 @@ fn main() -> ExitCode {
             Command::User(cmd) => users::run(&config, cmd).await,
             Command::CheckConfig => serve::check_config(&config).await,
             Command::Seed { demo, appeals } => seed::run(&config, demo, appeals).await,
+            Command::Esl(_) | Command::Simulate(_) | Command::Staffing(_) => {
+                anyhow::bail!("internal error: offline commands run before the runtime starts")
+            }
         }
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("kontakt: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    finish(result)
 }
 
 fn init_tracing(config: &Config) {

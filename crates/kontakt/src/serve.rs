@@ -11,10 +11,11 @@ use crate::config::{Config, redact_url};
 /// Opens the configured database, creating a SQLite file's directory first.
 pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(dir) = config.sqlite_dir()
-        && !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-        }
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    }
     let url = config.database.url.expose();
     kontakt_store::open(url)
         .await

@@ -220,7 +220,18 @@ for f, t in texts.items():
         if v not in read_ok:
             errors.append(f"{f}: ${{{v}}} is read but never set")
 # 2. VARIABLES.md lists exactly the kontakt_* channel variables the dialplans set.
-table = set(re.findall(r"^\| `(kontakt_[a-z0-9_]+)` \|", open(variables_md).read(), re.M))
+table = set()
+for row in open(variables_md, encoding="utf-8"):
+    if row.startswith("| kontakt_"):
+        cells = [c.strip() for c in row.strip().split("|")]
+        if len(cells) != 5 or cells[0] or cells[-1] or not all(cells[1:4]):
+            errors.append(f"VARIABLES.md: not '| name | set where | meaning |': {row.strip()}")
+        elif not re.fullmatch(r"kontakt_[a-z0-9_]+", cells[1]):
+            errors.append(f"VARIABLES.md: bad name {cells[1]!r}")
+        elif cells[1] in table:
+            errors.append(f"VARIABLES.md: {cells[1]} listed twice")
+        else:
+            table.add(cells[1])
 for v in sorted(set_vars - table):
     errors.append(f"VARIABLES.md: {v} is set by the dialplans but not in the table")
 for v in sorted(table - set_vars):

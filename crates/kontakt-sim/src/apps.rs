@@ -247,20 +247,24 @@ fn file_type(path: &str) -> &str {
 async fn playback(ctx: &mut Ctx, arg: &str) -> String {
     let sim = ctx.sim.clone();
     let uuid = ctx.uuid.clone();
-    // Observed in FreeSWITCH 1.10.12: a `{loops=N}` file prefix plays without
-    // PLAYBACK_START/STOP and completes with "PLAYBACK ERROR" when the call hangs up.
-    let silent = arg.starts_with('{');
     let ftype = file_type(arg).to_owned();
-    if !silent {
-        chan::event(
-            &sim,
-            &uuid,
-            "PLAYBACK_START",
-            &[("Playback-File-Type", &ftype), ("Playback-File-Path", arg)],
-        );
-    }
+    chan::event(
+        &sim,
+        &uuid,
+        "PLAYBACK_START",
+        &[("Playback-File-Type", &ftype), ("Playback-File-Path", arg)],
+    );
     let started = tokio::time::Instant::now();
-    let full = ctx.sleep(sim.cfg.playback_secs).await;
+    // `{loops=N}file` plays N times; -1 forever.
+    let loops: f64 = arg
+        .strip_prefix('{')
+        .and_then(|r| r.split_once('}'))
+        .and_then(|(vars, _)| {
+            vars.split(',').find_map(|kv| kv.trim().strip_prefix("loops=")?.parse().ok())
+        })
+        .unwrap_or(1.0);
+    let secs = if loops < 0.0 { 1.0e9 } else { sim.cfg.playback_secs * loops.max(1.0) };
+    let full = ctx.sleep(secs).await;
     let ms = (started.elapsed().as_secs_f64() * 1000.0 * sim.cfg.speed.max(0.0)) as u64;
     for (n, v) in [
         ("playback_last_offset_pos", (ms * 8).to_string()),
@@ -270,19 +274,19 @@ async fn playback(ctx: &mut Ctx, arg: &str) -> String {
     ] {
         chan::set_var(&sim, &uuid, n, &v);
     }
-    if !silent {
-        chan::event(
-            &sim,
-            &uuid,
-            "PLAYBACK_STOP",
-            &[
-                ("Playback-File-Type", &ftype),
-                ("Playback-File-Path", arg),
-                ("Playback-Status", if full { "done" } else { "break" }),
-            ],
-        );
-    }
-    let r = if full || !silent { "FILE PLAYED" } else { "PLAYBACK ERROR" };
+    chan::event(
+        &sim,
+        &uuid,
+        "PLAYBACK_STOP",
+        &[
+            ("Playback-File-Type", &ftype),
+            ("Playback-File-Path", arg),
+            ("Playback-Status", if full { "done" } else { "break" }),
+        ],
+    );
+    // switch_ivr_play_file returns SWITCH_STATUS_FALSE on hangup: "PLAYBACK ERROR", as
+    // in the outbound capture.
+    let r = if full { "FILE PLAYED" } else { "PLAYBACK ERROR" };
     chan::set_var(&sim, &uuid, "current_application_response", r);
     r.into()
 }

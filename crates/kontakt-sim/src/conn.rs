@@ -13,6 +13,33 @@ use crate::api;
 use crate::chan;
 use crate::core::{ChanCmd, Format, Outgoing, Sim};
 
+/// The events `myevents` subscribes to (mod_event_socket's list; no CALLSTATE, CODEC,
+/// PRESENCE_IN or PLAYBACK_*, as the outbound capture shows).
+const MYEVENTS: &[&str] = &[
+    "CHANNEL_ANSWER",
+    "CHANNEL_APPLICATION",
+    "CHANNEL_BRIDGE",
+    "CHANNEL_CREATE",
+    "CHANNEL_DATA",
+    "CHANNEL_DESTROY",
+    "CHANNEL_EXECUTE",
+    "CHANNEL_EXECUTE_COMPLETE",
+    "CHANNEL_HANGUP",
+    "CHANNEL_HANGUP_COMPLETE",
+    "CHANNEL_ORIGINATE",
+    "CHANNEL_OUTGOING",
+    "CHANNEL_PARK",
+    "CHANNEL_PROGRESS",
+    "CHANNEL_PROGRESS_MEDIA",
+    "CHANNEL_STATE",
+    "CHANNEL_UNBRIDGE",
+    "CHANNEL_UNPARK",
+    "DETECTED_SPEECH",
+    "DTMF",
+    "NOTALK",
+    "TALK",
+];
+
 pub(crate) enum Mode {
     Inbound,
     Outbound { uuid: String },
@@ -202,7 +229,7 @@ impl Conn {
                     self.format = f;
                 }
                 self.sim.update_sub(self.id, |s| {
-                    s.all = true;
+                    s.names.extend(MYEVENTS.iter().map(|n| (*n).to_owned()));
                     s.my_uuid = Some(uuid);
                 });
                 self.reply("+OK Events Enabled");

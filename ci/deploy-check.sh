@@ -70,11 +70,20 @@ if ((${#need[@]})); then
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   echo "  installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # nginx, kamailio and prometheus are only needed as checkers here: keep their packages
+  # from starting the daemons (Debian's policy-rc.d mechanism), unless a policy exists.
+  policy=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 0755 "$policy"
+    trap 'rm -f "$policy"; rm -rf "$work"' EXIT
+  fi
   apt_opts=(-qq -o Dpkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
   if ! { apt-get "${apt_opts[@]}" update >"$work/apt.log" 2>&1 &&
          apt-get "${apt_opts[@]}" install -y --no-install-recommends "${need[@]}" >>"$work/apt.log" 2>&1; }; then
     tail -n 30 "$work/apt.log"; echo "deploy-check: could not install ${need[*]}" >&2; exit 2
   fi
+  if [[ -n "$policy" ]]; then rm -f "$policy"; trap 'rm -rf "$work"' EXIT; fi
 fi
 frslint="$cache/frslint-venv/bin/frslint"
 if [[ ! -x "$frslint" ]]; then

@@ -113,11 +113,15 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound { what } => ApiError::not_found(what),
             StoreError::Conflict(what) => ApiError::conflict(format!("already exists: {what}")),
-            StoreError::MissingReference(what) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "missing_reference",
-                format!("refers to something that does not exist ({what})"),
-            ),
+            StoreError::MissingReference(what) => {
+                // `what` is the database's constraint name: schema detail, for the log only.
+                tracing::debug!(constraint = %what, "missing reference");
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "missing_reference",
+                    "refers to something that does not exist (check the ids in the request)",
+                )
+            }
             StoreError::Stale { what } => ApiError::new(
                 StatusCode::CONFLICT,
                 "stale",

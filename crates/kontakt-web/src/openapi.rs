@@ -16,6 +16,7 @@ use crate::routes::*;
     ),
     paths(
         health,
+        serve,
         login,
         logout,
         me,
@@ -84,6 +85,8 @@ pub fn openapi_json() -> String {
     ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".to_string())
 }
 
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system",
+    responses((status = 200, description = "this document", body = Object)))]
 pub(crate) async fn serve() -> Json<serde_json::Value> {
     Json(serde_json::to_value(ApiDoc::openapi()).unwrap_or_default())
 }

@@ -40,9 +40,10 @@ fn visible_appeal(
     caller.require(Permission::ReadAppeals)?;
     let appeal = appeal?;
     if let Some(executor) = caller.executor_scope()?
-        && !visible_to_executor(&appeal, executor) {
-            return Err(ApiError::not_found("appeal"));
-        }
+        && !visible_to_executor(&appeal, executor)
+    {
+        return Err(ApiError::not_found("appeal"));
+    }
     Ok(appeal)
 }
 
@@ -172,12 +173,20 @@ pub(crate) async fn extend_deadline(
             "this appeal has no legal term to extend",
         )
     })?;
+    let at = now();
+    // A notice dated later than now has not been sent yet: the law wants it recorded first.
+    if req.notice_sent_at.is_some_and(|n| n > at + domain::question::CLOCK_SKEW) {
+        return Err(ApiError::field(
+            "notice_sent_at",
+            "in_future",
+            "the applicant must be notified before the term is extended",
+        ));
+    }
     let due = domain::extend(appeal.received_at, current, req.extended_due_at, req.notice_sent_at)
         .map_err(|e| ApiError::field("extended_due_at", "extension_refused", e.to_string()))?;
     let notice = req.notice_sent_at.ok_or_else(|| {
         ApiError::field("notice_sent_at", "required", "the applicant must be notified first")
     })?;
-    let at = now();
     let appeal = state.store.extend_deadline(id, due, notice, caller.actor(), at).await?;
     Ok(Json(appeal_dto(appeal, at)))
 }
@@ -220,9 +229,10 @@ pub(crate) async fn get_assignment(
     caller.require(Permission::ReadAppeals)?;
     let (assignment, _) = state.store.assignment(id).await?;
     if let Some(executor) = caller.executor_scope()?
-        && assignment.executor_id != executor {
-            return Err(ApiError::not_found("assignment"));
-        }
+        && assignment.executor_id != executor
+    {
+        return Err(ApiError::not_found("assignment"));
+    }
     Ok(Json(assignment.into()))
 }
 
@@ -243,13 +253,15 @@ pub(crate) async fn transition_assignment(
     }
     let (current, _) = state.store.assignment(id).await?;
     if let Some(executor) = caller.executor_scope()?
-        && current.executor_id != executor {
-            return Err(ApiError::not_found("assignment"));
-        }
+        && current.executor_id != executor
+    {
+        return Err(ApiError::not_found("assignment"));
+    }
     if let Some(seen) = req.expected_version
-        && seen != current.version {
-            return Err(StoreError::Stale { what: "assignment" }.into());
-        }
+        && seen != current.version
+    {
+        return Err(StoreError::Stale { what: "assignment" }.into());
+    }
     let to =
         domain::transition(current.state, req.action, req.result, actor_kind(caller.user.role))?;
     let at = now();

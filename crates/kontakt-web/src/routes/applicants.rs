@@ -62,7 +62,11 @@ pub(crate) async fn search_applicants(
     if phone.is_none() && name.is_none() && address.is_none() {
         return Err(ApiError::bad_request("give phone, name or address to search by"));
     }
-    let query = ApplicantQuery { phone, name, address, limit: q.limit.unwrap_or(20).clamp(1, 100) };
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::field("limit", "out_of_range", "1 to 100"));
+    }
+    let query = ApplicantQuery { phone, name, address, limit };
     let found = state.store.find_applicants(&query).await?;
     let ids: Vec<i64> = found.iter().map(|a| a.id).collect();
     audit_read(&state, &caller, ids, "search").await?;

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use kontakt_appeals::Category;
+use kontakt_appeals::{Category, ResponsibilityLine};
 use kontakt_store::{NewExecutor, NewResponsibility};
 
 use crate::AppState;
@@ -33,23 +33,36 @@ pub(crate) async fn put_category(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(code): ApiPath<String>,
-    ApiJson(category): ApiJson<Category>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<CategoryDto>> {
     caller.require(Permission::ManageReference)?;
+    let category = category_body(body)?;
     if category.code != code {
         return Err(ApiError::field("code", "mismatch", "the body's code must match the path"));
     }
     category.validate()?;
     if let Some(parent) = &category.parent_code
-        && state.store.category(parent).await?.is_none() {
-            return Err(ApiError::field(
-                "parent_code",
-                "not_found",
-                format!("no category {parent:?}"),
-            ));
-        }
+        && state.store.category(parent).await?.is_none()
+    {
+        return Err(ApiError::field("parent_code", "not_found", format!("no category {parent:?}")));
+    }
     state.store.upsert_category(category.clone()).await?;
     Ok(Json(category.into()))
+}
+
+/// The domain's `Category` accepts unknown keys; an API body with a misspelt key must not be
+/// stored as if the key had been left out, so unknown keys are refused like everywhere else.
+fn category_body(body: serde_json::Value) -> ApiResult<Category> {
+    let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", m);
+    let category: Category =
+        serde_json::from_value(body.clone()).map_err(|e| invalid(e.to_string()))?;
+    let known = serde_json::to_value(&category).map_err(|_| ApiError::internal())?;
+    if let (Some(sent), Some(known)) = (body.as_object(), known.as_object())
+        && let Some(key) = sent.keys().find(|k| !known.contains_key(*k))
+    {
+        return Err(invalid(format!("unknown field `{key}`")));
+    }
+    Ok(category)
 }
 
 #[utoipa::path(get, path = "/api/v1/executors", tag = "reference",
@@ -125,16 +138,28 @@ pub(crate) async fn create_responsibility(
     if req.valid_to.is_some_and(|to| to <= valid_from) {
         return Err(ApiError::field("valid_to", "out_of_range", "must be after valid_from"));
     }
+    let line = ResponsibilityLine {
+        id: 0,
+        category_prefix: req.category_prefix.trim().to_string(),
+        district: req.district,
+        building_key: req.building_key,
+        executor_id: req.executor_id,
+        valid_from,
+        valid_to: req.valid_to,
+    };
+    // The domain's rules for a line: prefix syntax (it is matched against category codes),
+    // bounded texts, a non-empty validity window.
+    line.validate()?;
     let line = state
         .store
         .add_responsibility(
             NewResponsibility {
-                category_prefix: req.category_prefix.trim().to_string(),
-                district: req.district,
-                building_key: req.building_key,
-                executor_id: req.executor_id,
-                valid_from,
-                valid_to: req.valid_to,
+                category_prefix: line.category_prefix,
+                district: line.district,
+                building_key: line.building_key,
+                executor_id: line.executor_id,
+                valid_from: line.valid_from,
+                valid_to: line.valid_to,
             },
             at,
         )

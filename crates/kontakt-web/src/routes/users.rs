@@ -128,6 +128,9 @@ pub(crate) async fn audit_log(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditDto>>> {
     caller.require(Permission::ReadAudit)?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::field("limit", "out_of_range", "1 to 1000"));
+    }
     Ok(Json(state.store.audit_log(limit).await?.into_iter().map(AuditDto::from).collect()))
 }

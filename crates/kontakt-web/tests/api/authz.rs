@@ -1,0 +1,494 @@
+//! Issue 2, acceptance: every endpoint × every role against the expected allow/deny, plus the
+//! executor's organisation scope, the personal-data boundary, CSRF, and one-time passwords.
+
+use std::collections::BTreeSet;
+
+use kontakt_store::{NewUser, Role};
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+crate::on_both_backends!(
+    every_endpoint_for_every_role,
+    executors_see_only_their_organisation,
+    cookie_writes_need_csrf_and_tokens_do_not,
+    one_time_password_blocks_everything_but_the_change,
+);
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy)]
+enum Allow {
+    /// Anyone, logged in or not.
+    Public,
+    /// Any logged-in user.
+    Authenticated,
+    Roles(&'static [Role]),
+}
+
+use Role::{Admin, Controller, Executor, Operator, Supervisor};
+
+const STAFF: &[Role] = &[Admin, Supervisor, Operator, Controller];
+const STAFF_AND_EXECUTORS: &[Role] = &[Admin, Supervisor, Operator, Controller, Executor];
+const REGISTRARS: &[Role] = &[Admin, Supervisor, Operator];
+
+/// One row per route of `routes/mod.rs`: method, OpenAPI path, who may call it.
+const MATRIX: &[(&str, &str, Allow)] = &[
+    ("GET", "/health", Allow::Public),
+    ("GET", "/api/v1/openapi.json", Allow::Public),
+    ("POST", "/api/v1/auth/login", Allow::Public),
+    ("POST", "/api/v1/auth/logout", Allow::Authenticated),
+    ("GET", "/api/v1/auth/me", Allow::Authenticated),
+    ("POST", "/api/v1/auth/password", Allow::Authenticated),
+    ("GET", "/api/v1/users", Allow::Roles(&[Admin])),
+    ("POST", "/api/v1/users", Allow::Roles(&[Admin])),
+    ("POST", "/api/v1/tokens", Allow::Roles(&[Admin])),
+    ("GET", "/api/v1/audit", Allow::Roles(&[Admin])),
+    ("GET", "/api/v1/applicants", Allow::Roles(STAFF)),
+    ("POST", "/api/v1/applicants", Allow::Roles(REGISTRARS)),
+    ("GET", "/api/v1/applicants/{id}", Allow::Roles(STAFF)),
+    ("GET", "/api/v1/appeals", Allow::Roles(STAFF_AND_EXECUTORS)),
+    ("POST", "/api/v1/appeals", Allow::Roles(REGISTRARS)),
+    ("GET", "/api/v1/appeals/{id}", Allow::Roles(STAFF_AND_EXECUTORS)),
+    ("GET", "/api/v1/appeals/by-number/{reg_no}", Allow::Roles(STAFF_AND_EXECUTORS)),
+    ("GET", "/api/v1/appeals/{id}/timeline", Allow::Roles(STAFF_AND_EXECUTORS)),
+    ("POST", "/api/v1/appeals/{id}/extend", Allow::Roles(&[Admin, Supervisor, Controller])),
+    ("POST", "/api/v1/questions/{id}/assignments", Allow::Roles(STAFF)),
+    ("GET", "/api/v1/assignments/{id}", Allow::Roles(STAFF_AND_EXECUTORS)),
+    ("POST", "/api/v1/assignments/{id}/transition", Allow::Roles(STAFF_AND_EXECUTORS)),
+    ("GET", "/api/v1/categories", Allow::Authenticated),
+    ("PUT", "/api/v1/categories/{code}", Allow::Roles(&[Admin])),
+    ("GET", "/api/v1/executors", Allow::Authenticated),
+    ("POST", "/api/v1/executors", Allow::Roles(&[Admin])),
+    ("GET", "/api/v1/responsibilities", Allow::Authenticated),
+    ("POST", "/api/v1/responsibilities", Allow::Roles(&[Admin])),
+];
+
+fn allowed(allow: Allow, who: Option<Role>) -> bool {
+    match (allow, who) {
+        (Allow::Public, _) => true,
+        (_, None) => false,
+        (Allow::Authenticated, Some(_)) => true,
+        (Allow::Roles(roles), Some(r)) => roles.contains(&r),
+    }
+}
+
+/// What a matrix cell sends: real ids (visible to the executor account) and valid bodies, so
+/// an allowed call reaches the handler's logic and a denied one is refused for the role alone.
+struct Fixture {
+    applicant: i64,
+    appeal: i64,
+    reg_no: String,
+    question: i64,
+    assignment: i64,
+}
+
+async fn fixture(env: &Env) -> Fixture {
+    route_to(env, "water", env.own_executor).await;
+    let applicant = new_applicant(env, "0501234567").await["id"].as_i64().unwrap();
+    let reg = env
+        .ok(
+            Role::Operator,
+            "POST",
+            "/api/v1/appeals",
+            Some(appeal_body(applicant, &["water.leak"])),
+            201,
+        )
+        .await;
+    let a = &reg["appeal"];
+    let q = &a["questions"][0];
+    assert_eq!(q["assignments"][0]["executor_id"], env.own_executor);
+    Fixture {
+        applicant,
+        appeal: a["id"].as_i64().unwrap(),
+        reg_no: a["reg_no"].as_str().unwrap().to_string(),
+        question: q["id"].as_i64().unwrap(),
+        assignment: q["assignments"][0]["id"].as_i64().unwrap(),
+    }
+}
+
+/// The concrete path and body of a cell; `tag` makes created names unique per cell.
+fn cell(f: &Fixture, method: &str, path: &str, tag: &str) -> (String, Option<Value>) {
+    let uri = path.replace("{reg_no}", &f.reg_no).replace("{code}", "water.leak").replace(
+        "{id}",
+        &match path {
+            p if p.starts_with("/api/v1/applicants") => f.applicant,
+            p if p.starts_with("/api/v1/questions") => f.question,
+            p if p.starts_with("/api/v1/assignments") => f.assignment,
+            _ => f.appeal,
+        }
+        .to_string(),
+    );
+    let body = match (method, path) {
+        ("POST", "/api/v1/auth/login") => Some(json!({"username": "admin", "password": PASSWORD})),
+        ("POST", "/api/v1/auth/password") => {
+            // The wrong old password: reaches the handler, changes nothing.
+            Some(json!({"old_password": "not the password", "new_password": "a new long password"}))
+        }
+        ("POST", "/api/v1/users") => Some(json!({"username": format!("u-{tag}"),
+            "display_name": "X", "role": "operator", "password": "long enough password"})),
+        ("POST", "/api/v1/tokens") => Some(json!({"name": format!("t-{tag}")})),
+        ("POST", "/api/v1/applicants") => Some(json!({"last_name": "Коваль",
+            "phones": ["0671112233"]})),
+        ("POST", "/api/v1/appeals") => Some(appeal_body(f.applicant, &["water.leak"])),
+        ("POST", "/api/v1/appeals/{id}/extend") => {
+            // Refused by the law (no notice), but only after the permission check.
+            Some(json!({"extended_due_at": "2099-01-01T00:00:00Z"}))
+        }
+        ("POST", "/api/v1/questions/{id}/assignments") => Some(json!({"executor_id": 999_999})),
+        ("POST", "/api/v1/assignments/{id}/transition") => {
+            // A version nobody has: 409 stale for anyone allowed, nothing changes.
+            Some(json!({"action": "accept", "expected_version": -1}))
+        }
+        ("PUT", "/api/v1/categories/{code}") => {
+            let c = kontakt_appeals::default_categories()
+                .into_iter()
+                .find(|c| c.code == "water.leak")
+                .unwrap();
+            Some(serde_json::to_value(c).unwrap())
+        }
+        ("POST", "/api/v1/executors") => {
+            Some(json!({"code": format!("ex-{tag}"), "name_uk": "Організація"}))
+        }
+        ("POST", "/api/v1/responsibilities") => {
+            Some(json!({"category_prefix": "roads", "executor_id": 999_999}))
+        }
+        _ => None,
+    };
+    (uri, body)
+}
+
+async fn every_endpoint_for_every_role(env: &Env) {
+    let f = fixture(env).await;
+    let mut cells = 0;
+    let mut failures = Vec::new();
+    let roles: Vec<Option<Role>> =
+        std::iter::once(None).chain(ROLES.iter().copied().map(Some)).collect();
+    for &(method, path, allow) in MATRIX {
+        for who in &roles {
+            let tag = format!("{}-{}", who.map_or("anon", |r| r.as_str()), cells);
+            let (uri, body) = cell(&f, method, path, &tag);
+            let caller = match who {
+                None => Who::Anonymous,
+                // Logging out ends the session: use a fresh one so later cells keep theirs.
+                Some(r) if path == "/api/v1/auth/logout" => {
+                    Who::Session(env.login(r.as_str(), PASSWORD).await)
+                }
+                Some(r) => Who::Role(*r),
+            };
+            let r = env.call(&caller, method, &uri, body).await;
+            cells += 1;
+            let s = r.status.as_u16();
+            let expected_ok = allowed(allow, *who);
+            let ok = match (expected_ok, who) {
+                (true, _) => s != 401 && s != 403 && s < 500,
+                (false, None) => s == 401 && r.code() == "unauthenticated",
+                (false, Some(_)) => s == 403 && r.code() == "forbidden",
+            };
+            if !ok {
+                failures.push(format!(
+                    "{method} {path} as {}: expected {}, got {s} {}",
+                    who.map_or("anonymous", |r| r.as_str()),
+                    if expected_ok { "allowed" } else { "denied" },
+                    r.body
+                ));
+            }
+        }
+    }
+    assert_eq!(cells, MATRIX.len() * 7);
+    assert!(
+        failures.is_empty(),
+        "{} of {cells} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // The same for bearer tokens, which need no CSRF header: one allowed and one denied write.
+    let bearer = |r: Role| Who::Bearer(env.tokens[&r].clone());
+    let (uri, body) = cell(&f, "POST", "/api/v1/applicants", "bearer");
+    let r = env.call(&bearer(Operator), "POST", &uri, body.clone()).await;
+    r.expect(201);
+    let r = env.call(&bearer(Controller), "POST", &uri, body).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "forbidden"));
+    let r = env.call(&Who::Bearer("0".repeat(64)), "GET", "/api/v1/auth/me", None).await;
+    assert_eq!((r.status.as_u16(), r.code()), (401, "unauthenticated"));
+}
+
+/// The matrix names every path of the OpenAPI document and nothing else, so a new endpoint
+/// without a row fails here.
+#[test]
+fn matrix_covers_every_documented_operation() {
+    let doc: Value = serde_json::from_str(&kontakt_web::openapi_json()).unwrap();
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| {
+                    ["get", "post", "put", "patch", "delete", "head", "options"]
+                        .contains(&m.as_str())
+                })
+                .map(|m| (m.to_uppercase(), path.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let in_matrix: BTreeSet<(String, String)> =
+        MATRIX.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(in_matrix.len(), MATRIX.len(), "duplicate rows in the matrix");
+    let missing: Vec<_> = documented.difference(&in_matrix).collect();
+    let extra: Vec<_> = in_matrix.difference(&documented).collect();
+    assert!(missing.is_empty(), "operations without a row in the matrix: {missing:?}");
+    assert!(extra.is_empty(), "rows for operations the OpenAPI document lacks: {extra:?}");
+}
+
+async fn executors_see_only_their_organisation(env: &Env) {
+    let f = fixture(env).await;
+    // A second appeal routed to the other organisation only.
+    route_to(env, "heating", env.other_executor).await;
+    let reg = env
+        .ok(
+            Role::Operator,
+            "POST",
+            "/api/v1/appeals",
+            Some(appeal_body(f.applicant, &["heating.no_heating"])),
+            422,
+        )
+        .await;
+    // heating.no_heating needs its attributes; the 422 names them.
+    assert!(reg["error"]["fields"].to_string().contains("attributes"), "{reg}");
+    let mut body = appeal_body(f.applicant, &["heating.billing"]);
+    body["questions"][0]["description"] = json!("Перерахунок за опалення");
+    let reg = env.ok(Role::Operator, "POST", "/api/v1/appeals", Some(body), 201).await;
+    let other = &reg["appeal"];
+    let other_id = other["id"].as_i64().unwrap();
+    let other_assignment = other["questions"][0]["assignments"][0]["id"].as_i64().unwrap();
+    assert_eq!(other["questions"][0]["assignments"][0]["executor_id"], env.other_executor);
+    let other_question = other["questions"][0]["id"].as_i64().unwrap();
+    let _ = other_question;
+    let ex = Who::Role(Executor);
+    let not_found = |r: &Resp, what: &str| {
+        assert_eq!((r.status.as_u16(), r.code()), (404, "not_found"), "{what}: {}", r.body);
+    };
+    // Others' appeal, its number, timeline and assignment: as if they did not exist.
+    let reg_no = other["reg_no"].as_str().unwrap();
+    for path in [
+        format!("/api/v1/appeals/{other_id}"),
+        format!("/api/v1/appeals/by-number/{reg_no}"),
+        format!("/api/v1/appeals/{other_id}/timeline"),
+        format!("/api/v1/assignments/{other_assignment}"),
+    ] {
+        not_found(&env.call(&ex, "GET", &path, None).await, &path);
+    }
+    let r = env
+        .call(
+            &ex,
+            "POST",
+            &format!("/api/v1/assignments/{other_assignment}/transition"),
+            Some(json!({"action": "accept"})),
+        )
+        .await;
+    not_found(&r, "transition of another organisation's assignment");
+    let still =
+        env.ok(Admin, "GET", &format!("/api/v1/assignments/{other_assignment}"), None, 200).await;
+    assert_eq!(still["state"], "registered");
+    // Its own are visible.
+    env.call(&ex, "GET", &format!("/api/v1/appeals/{}", f.appeal), None).await.expect(200);
+    env.call(&ex, "GET", &format!("/api/v1/assignments/{}", f.assignment), None).await.expect(200);
+    // Lists: only its own, whatever executor_id it asks for.
+    for q in ["", "?executor_id=", "?limit=500&executor_id="] {
+        let path = if q.ends_with('=') {
+            format!("/api/v1/appeals{q}{}", env.other_executor)
+        } else {
+            format!("/api/v1/appeals{q}")
+        };
+        let page = env.call(&ex, "GET", &path, None).await;
+        let ids: Vec<i64> = page.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, vec![f.appeal], "{path}");
+    }
+    let all = env.ok(Admin, "GET", "/api/v1/appeals", None, 200).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    // No personal data: applicants are closed to executors altogether.
+    for path in [
+        format!("/api/v1/applicants/{}", f.applicant),
+        "/api/v1/applicants?phone=0501234567".to_string(),
+    ] {
+        let r = env.call(&ex, "GET", &path, None).await;
+        assert_eq!((r.status.as_u16(), r.code()), (403, "forbidden"), "{path}");
+    }
+    let appeal = env.call(&ex, "GET", &format!("/api/v1/appeals/{}", f.appeal), None).await;
+    let text = appeal.body.to_string();
+    for personal in ["Шевченко", "Олена", "380501234567"] {
+        assert!(!text.contains(personal), "executor sees {personal}: {text}");
+    }
+    // The staff's private notes are hidden from the executor, public ones shown.
+    env.ok(
+        Controller,
+        "POST",
+        &format!("/api/v1/assignments/{}/transition", f.assignment),
+        Some(json!({"action": "reroute", "public_text": "public", "private_text": "секрет"})),
+        409,
+    )
+    .await;
+    env.ok(
+        Supervisor,
+        "POST",
+        &format!("/api/v1/assignments/{}/transition", f.assignment),
+        Some(json!({"action": "reroute", "public_text": "public", "private_text": "секрет"})),
+        200,
+    )
+    .await;
+    let staff =
+        env.ok(Admin, "GET", &format!("/api/v1/appeals/{}/timeline", f.appeal), None, 200).await;
+    assert!(staff.to_string().contains("секрет"));
+    let tl = env.call(&ex, "GET", &format!("/api/v1/appeals/{}/timeline", f.appeal), None).await;
+    let tl = tl.expect(200).to_string();
+    assert!(!tl.contains("секрет"), "{tl}");
+    assert!(tl.contains("public"), "{tl}");
+    // Reads of personal data by people are audited.
+    env.ok(Operator, "GET", &format!("/api/v1/applicants/{}", f.applicant), None, 200).await;
+    let audit = env.ok(Admin, "GET", "/api/v1/audit", None, 200).await;
+    assert!(
+        audit.as_array().unwrap().iter().any(|e| e["user_id"] == env.user_id(Operator)
+            && e["subject_id"].as_str().and_then(|s| s.parse().ok()) == Some(f.applicant)
+            && e["action"] == "read_personal_data"),
+        "{audit}"
+    );
+}
+
+async fn cookie_writes_need_csrf_and_tokens_do_not(env: &Env) {
+    let body = json!({"last_name": "Бондар", "phones": ["0931234567"]});
+    let r =
+        env.call(&Who::NoCsrf(Operator), "POST", "/api/v1/applicants", Some(body.clone())).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "csrf_failed"), "{}", r.body);
+    // A wrong token, or another session's token, is no better.
+    let mut wrong = env.logins[&Operator].clone();
+    wrong.csrf = env.logins[&Admin].csrf.clone();
+    let r = env.call(&Who::Session(wrong), "POST", "/api/v1/applicants", Some(body.clone())).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "csrf_failed"));
+    let mut empty = env.logins[&Operator].clone();
+    empty.csrf = String::new();
+    let r = env.call(&Who::Session(empty), "POST", "/api/v1/applicants", Some(body.clone())).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "csrf_failed"));
+    // Also for logout and the password change, and for PUT.
+    let r = env.call(&Who::NoCsrf(Admin), "POST", "/api/v1/auth/logout", None).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "csrf_failed"));
+    let r = env
+        .call(
+            &Who::NoCsrf(Admin),
+            "POST",
+            "/api/v1/auth/password",
+            Some(json!({"old_password": PASSWORD, "new_password": "something else entirely"})),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "csrf_failed"));
+    let cat = serde_json::to_value(
+        kontakt_appeals::default_categories().into_iter().find(|c| c.code == "water").unwrap(),
+    )
+    .unwrap();
+    let r = env.call(&Who::NoCsrf(Admin), "PUT", "/api/v1/categories/water", Some(cat)).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "csrf_failed"));
+    // Reads need none.
+    env.call(&Who::NoCsrf(Operator), "GET", "/api/v1/auth/me", None).await.expect(200);
+    // The session still works with the header; a bearer token needs none.
+    env.ok(Operator, "POST", "/api/v1/applicants", Some(body.clone()), 201).await;
+    let r = env
+        .call(&Who::Bearer(env.tokens[&Operator].clone()), "POST", "/api/v1/applicants", Some(body))
+        .await;
+    r.expect(201);
+    // Admin still logged in (the refused logout did nothing); a real logout ends the session.
+    let l = env.login("supervisor", PASSWORD).await;
+    env.call(&Who::Session(l.clone()), "POST", "/api/v1/auth/logout", None).await.expect(204);
+    let r = env.call(&Who::Session(l), "GET", "/api/v1/auth/me", None).await;
+    assert_eq!((r.status.as_u16(), r.code()), (401, "unauthenticated"));
+    env.ok(Admin, "GET", "/api/v1/auth/me", None, 200).await;
+    // A wrong password and an unknown user look the same.
+    let bad = |u: &str, p: &str| json!({"username": u, "password": p});
+    for body in [bad("admin", "nope"), bad("nobody", PASSWORD)] {
+        let r = env.call(&ANON, "POST", "/api/v1/auth/login", Some(body)).await;
+        assert_eq!((r.status.as_u16(), r.code()), (401, "bad_credentials"));
+    }
+}
+
+async fn one_time_password_blocks_everything_but_the_change(env: &Env) {
+    let hash = kontakt_web::auth::hash_password("one-time-pass").unwrap();
+    env.store
+        .create_user(
+            NewUser {
+                username: "newbie".into(),
+                display_name: "Новий оператор".into(),
+                role: Operator,
+                password_hash: hash,
+                executor_id: None,
+                must_change_password: true,
+            },
+            kontakt_web::registration::now(),
+        )
+        .await
+        .unwrap();
+    let l = env.login("newbie", "one-time-pass").await;
+    let who = Who::Session(l.clone());
+    for (method, path) in [
+        ("GET", "/api/v1/appeals"),
+        ("GET", "/api/v1/categories"),
+        ("GET", "/api/v1/applicants?name=x"),
+        ("POST", "/api/v1/applicants"),
+        ("GET", "/api/v1/auth/me/"),
+    ] {
+        let body = (method == "POST").then(|| json!({"last_name": "X"}));
+        let r = env.call(&who, method, path, body).await;
+        if path.ends_with('/') {
+            // Not a route at all.
+            assert_eq!(r.status.as_u16(), 404, "{path}");
+            continue;
+        }
+        assert_eq!((r.status.as_u16(), r.code()), (403, "password_change_required"), "{path}");
+    }
+    let me = env.call(&who, "GET", "/api/v1/auth/me", None).await;
+    assert_eq!(me.expect(200)["must_change_password"], true);
+    let r = env
+        .call(
+            &who,
+            "POST",
+            "/api/v1/auth/password",
+            Some(json!({"old_password": "one-time-pass", "new_password": "short"})),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "validation_failed"));
+    env.call(
+        &who,
+        "POST",
+        "/api/v1/auth/password",
+        Some(json!({"old_password": "one-time-pass", "new_password": "a much longer secret"})),
+    )
+    .await
+    .expect(204);
+    // Changing the password ends every session of the account, this one included.
+    let r = env.call(&who, "GET", "/api/v1/appeals", None).await;
+    assert_eq!((r.status.as_u16(), r.code()), (401, "unauthenticated"));
+    // The old password no longer works, the new one does and has no restriction.
+    let r = env
+        .call(
+            &ANON,
+            "POST",
+            "/api/v1/auth/login",
+            Some(json!({"username": "newbie", "password": "one-time-pass"})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 401);
+    let fresh = Who::Session(env.login("newbie", "a much longer secret").await);
+    env.call(&fresh, "GET", "/api/v1/appeals", None).await.expect(200);
+    // Logging out is allowed while the change is pending.
+    let hash = kontakt_web::auth::hash_password("another-one-time").unwrap();
+    env.store.set_password(l.user_id, hash, true).await.unwrap();
+    let l2 = env.login("newbie", "another-one-time").await;
+    let r = env.call(&Who::Session(l2.clone()), "GET", "/api/v1/appeals", None).await;
+    assert_eq!(r.code(), "password_change_required");
+    env.call(&Who::Session(l2), "POST", "/api/v1/auth/logout", None).await.expect(204);
+}

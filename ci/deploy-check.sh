@@ -459,6 +459,23 @@ role_sql() {
   return $rc
 }
 check "create-role-and-database.sql runs twice (scratch names, dropped)" role_sql
+env_with_kontakt() {
+  # kontakt.env.example + kontakt.example.toml, as the service uses them, with the URL
+  # pointed at a scratch database: kontakt migrate, then kontakt check-config.
+  local db="kontakt_envcheck_$$" rc=0
+  psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE $db" || return 1
+  sed "s#^KONTAKT_DATABASE_URL=.*#KONTAKT_DATABASE_URL=postgres://$PGUSER@$PGHOST:$PGPORT/$db#" \
+    deploy/systemd/kontakt.env.example > "$work/kontakt.env"
+  env -u KONTAKT_BIN bash -c 'set -a; . "$1"; set +a; "$2" --config deploy/kontakt.example.toml migrate && "$2" --config deploy/kontakt.example.toml check-config' \
+    _ "$work/kontakt.env" "$bin" || rc=1
+  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || rc=1
+  return $rc
+}
+if [[ -n "${KONTAKT_BIN:-}" && -x "${KONTAKT_BIN:-}" ]]; then
+  check "kontakt migrate + check-config with kontakt.env.example (scratch db)" env_with_kontakt
+else
+  echo "  skip  kontakt check-config with kontakt.env.example (KONTAKT_BIN not set)"
+fi
 if [[ "${SKIP_DRILL:-0}" == 1 ]]; then
   echo "  skip  restore drill (SKIP_DRILL=1)"
 else

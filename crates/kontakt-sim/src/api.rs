@@ -236,7 +236,7 @@ fn show(sim: &Sim, args: &str) -> String {
         let created = chrono::DateTime::from_timestamp_micros(ch.created_us as i64)
             .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_default();
-        let (app, app_data) = ch.application.clone().unwrap_or_default();
+        let (app, app_data) = ch.application.first().cloned().unwrap_or_default();
         let dir =
             if ch.direction == crate::core::Direction::Inbound { "inbound" } else { "outbound" };
         let (callee_name, callee_num) = ch.callee.clone().unwrap_or_default();

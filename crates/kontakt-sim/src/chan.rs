@@ -173,7 +173,7 @@ pub(crate) fn create(sim: &Sim, nc: NewChannel) -> ChannelIo {
         hold_accum_us: 0,
         vars: Vec::new(),
         other_leg: None,
-        application: None,
+        application: Vec::new(),
         held: false,
         hangup_tx,
         cmd_tx,
@@ -461,7 +461,7 @@ pub(crate) fn execute_start(sim: &Shared, uuid: &str, app: &str, arg: &str, app_
     let mut c = sim.lock();
     let c = &mut *c;
     with(c, uuid, |ch| {
-        ch.application = Some((app.to_owned(), arg.to_owned()));
+        ch.application.push((app.to_owned(), arg.to_owned()));
         ch.set_var("current_application", app);
         if arg.is_empty() {
             ch.vars.retain(|(n, _)| n != "current_application_data");
@@ -494,7 +494,7 @@ pub(crate) fn execute_complete(
         if !arg.is_empty() {
             ch.set_var("last_arg", arg);
         }
-        ch.application = None;
+        ch.application.pop();
     });
     let mut post = vec![("Application", app)];
     if !arg.is_empty() {

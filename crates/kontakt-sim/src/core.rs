@@ -145,7 +145,8 @@ pub(crate) struct Channel {
     pub(crate) hold_accum_us: u64,
     pub(crate) vars: Vec<(String, String)>,
     pub(crate) other_leg: Option<String>,
-    pub(crate) application: Option<(String, String)>,
+    /// Running applications, outermost first (`park` with a `playback` inside).
+    pub(crate) application: Vec<(String, String)>,
     pub(crate) held: bool,
     pub(crate) hangup_tx: watch::Sender<bool>,
     pub(crate) cmd_tx: mpsc::UnboundedSender<ChanCmd>,

@@ -229,7 +229,7 @@ impl EmulatorHandle {
                 caller: ch.caller_number.clone(),
                 destination: ch.dest.clone(),
                 other_leg: ch.other_leg.clone(),
-                application: ch.application.as_ref().map(|(a, _)| a.clone()),
+                application: ch.application.first().map(|(a, _)| a.clone()),
             })
             .collect()
     }

@@ -39,6 +39,9 @@ impl Client {
 
     /// The next message (panics after the timeout); None at EOF.
     pub async fn next(&mut self) -> Option<Message> {
+        if !self.pending.is_empty() {
+            return Some(self.pending.remove(0));
+        }
         tokio::time::timeout(T, self.next_inner()).await.expect("timed out waiting for a message")
     }
 
@@ -66,7 +69,10 @@ impl Client {
     pub async fn cmd(&mut self, cmd: &str) -> Message {
         self.send(cmd).await;
         loop {
-            let m = self.next().await.expect("connection closed before the reply");
+            let m = tokio::time::timeout(T, self.next_inner())
+                .await
+                .expect("timed out waiting for a reply")
+                .expect("connection closed before the reply");
             if !m.content_type().is_event() {
                 return m;
             }

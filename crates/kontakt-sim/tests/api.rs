@@ -1,0 +1,178 @@
+#![allow(clippy::unwrap_used)]
+//! api commands over real TCP: originate to simulated phones, uuid_* commands, eavesdrop.
+
+mod common;
+
+use common::{Client, T};
+use kontakt_sim::{
+    Emulator, EmulatorConfig, EmulatorHandle, EndpointBehaviour, EndpointConfig, ScriptedCall,
+};
+
+fn ep(user: &str, answer_after_secs: Option<f64>, reject: Option<&str>) -> EndpointConfig {
+    EndpointConfig {
+        user: user.into(),
+        behaviour: EndpointBehaviour {
+            answer_after_secs,
+            reject: reject.map(str::to_owned),
+            hangup_after_secs: None,
+        },
+    }
+}
+
+async fn start() -> (EmulatorHandle, Client) {
+    let emu = Emulator::start(EmulatorConfig {
+        listen: "127.0.0.1:0".into(),
+        heartbeat_secs: 0.0,
+        speed: 50.0,
+        endpoints: vec![
+            ep("1001", Some(1.0), None),
+            ep("1002", Some(1.0), None),
+            ep("1003", None, None),
+            ep("1004", None, Some("USER_BUSY")),
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut c = Client::connect(emu.inbound_addr()).await;
+    c.next().await;
+    c.cmd("auth ClueCon\n\n").await;
+    c.cmd("event plain ALL\n\n").await;
+    (emu, c)
+}
+
+async fn api(c: &mut Client, cmd: &str) -> String {
+    c.cmd(&format!("api {cmd}\n\n")).await.body_text().into_owned()
+}
+
+async fn originate_park(c: &mut Client, ep: &str) -> String {
+    let r =
+        api(c, &format!("originate {{origination_caller_id_number=5551000}}{ep} &park()")).await;
+    let uuid = r.strip_prefix("+OK ").unwrap().trim().to_owned();
+    loop {
+        let ev = c.until_event("CHANNEL_PARK").await;
+        if ev.unique_id() == Some(uuid.as_str()) {
+            return uuid;
+        }
+    }
+}
+
+async fn until_event_of(c: &mut Client, name: &str, uuid: &str) -> kontakt_esl::Event {
+    loop {
+        let ev = c.until_event(name).await;
+        if ev.unique_id() == Some(uuid) {
+            return ev;
+        }
+    }
+}
+
+#[tokio::test]
+async fn originate_failures() {
+    let (_emu, mut c) = start().await;
+    assert_eq!(
+        api(&mut c, "originate {call_timeout=2}user/1003 &park()").await,
+        "-ERR NO_ANSWER\n"
+    );
+    assert_eq!(api(&mut c, "originate user/1004 &park()").await, "-ERR USER_BUSY\n");
+    assert_eq!(api(&mut c, "originate foo/bar &park()").await, "-ERR CHAN_NOT_IMPLEMENTED\n");
+    let ev = c.until_event("CHANNEL_HANGUP_COMPLETE").await;
+    assert_eq!(ev.hangup_cause(), Some("NO_ANSWER"));
+}
+
+#[tokio::test]
+async fn vars_hold_record_broadcast_dump() {
+    let (emu, mut c) = start().await;
+    let a = originate_park(&mut c, "user/1001").await;
+    assert_eq!(api(&mut c, &format!("uuid_setvar {a} queue sales")).await, "+OK\n");
+    assert_eq!(api(&mut c, &format!("uuid_getvar {a} queue")).await, "sales");
+    assert_eq!(api(&mut c, &format!("uuid_getvar {a} nonexistent")).await, "_undef_");
+    assert_eq!(
+        api(&mut c, "uuid_getvar 00000000-0000-0000-0000-000000000000 x").await,
+        "-ERR No such channel!\n"
+    );
+    assert_eq!(api(&mut c, &format!("uuid_hold {a}")).await, "+OK Success\n");
+    until_event_of(&mut c, "CHANNEL_HOLD", &a).await;
+    let cs = until_event_of(&mut c, "CHANNEL_CALLSTATE", &a).await;
+    assert_eq!(cs.call_state(), Some("HELD"));
+    assert_eq!(api(&mut c, &format!("uuid_hold off {a}")).await, "+OK Success\n");
+    until_event_of(&mut c, "CHANNEL_UNHOLD", &a).await;
+    assert_eq!(api(&mut c, &format!("uuid_record {a} start /tmp/a.wav")).await, "+OK Success\n");
+    let r = until_event_of(&mut c, "RECORD_START", &a).await;
+    assert_eq!(r.header("Record-File-Path"), Some("/tmp/a.wav"));
+    assert_eq!(api(&mut c, &format!("uuid_record {a} stop /tmp/a.wav")).await, "+OK Success\n");
+    until_event_of(&mut c, "RECORD_STOP", &a).await;
+    assert_eq!(
+        api(&mut c, &format!("uuid_broadcast {a} ivr/hold.wav aleg")).await,
+        "+OK Message sent\n"
+    );
+    let p = until_event_of(&mut c, "PLAYBACK_STOP", &a).await;
+    assert_eq!(p.header("Playback-File-Path"), Some("ivr/hold.wav"));
+    let dump = api(&mut c, &format!("uuid_dump {a}")).await;
+    assert!(dump.starts_with("Event-Name: CHANNEL_DATA\n"), "{dump}");
+    assert!(dump.contains("\nvariable_queue: sales\n"));
+    let show = api(&mut c, "show channels as json").await;
+    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(v["row_count"], 1);
+    assert_eq!(v["rows"][0]["uuid"], a.as_str());
+    assert_eq!(v["rows"][0]["application"], "park");
+    assert_eq!(emu.channels()[0].uuid, a);
+    assert_eq!(api(&mut c, &format!("uuid_kill {a}")).await, "+OK\n");
+    assert_eq!(api(&mut c, &format!("uuid_kill {a}")).await, "-ERR No such channel!\n");
+    assert!(emu.wait_idle(T).await);
+}
+
+#[tokio::test]
+async fn uuid_bridge_two_parked_legs() {
+    let (emu, mut c) = start().await;
+    let a = originate_park(&mut c, "user/1001").await;
+    let b = originate_park(&mut c, "sofia/internal/1002@127.0.0.1:5090").await;
+    assert_eq!(api(&mut c, &format!("uuid_bridge {a} {b}")).await, format!("+OK {b}\n"));
+    let br = until_event_of(&mut c, "CHANNEL_BRIDGE", &a).await;
+    assert_eq!(br.header("Other-Leg-Unique-ID"), Some(b.as_str()));
+    let chans = emu.channels();
+    assert!(chans.iter().all(|ch| ch.other_leg.is_some()));
+    api(&mut c, &format!("uuid_kill {b}")).await;
+    until_event_of(&mut c, "CHANNEL_UNBRIDGE", &a).await;
+    until_event_of(&mut c, "CHANNEL_HANGUP_COMPLETE", &a).await;
+    assert!(emu.wait_idle(T).await);
+}
+
+#[tokio::test]
+async fn uuid_transfer_and_eavesdrop() {
+    let (emu, mut c) = start().await;
+    // an incoming call parks (no outbound socket configured)
+    let mut call = ScriptedCall::new("+3161234", "5000");
+    call.hangup_after_secs = Some(30.0);
+    let caller = emu.place_call(&call);
+    until_event_of(&mut c, "CHANNEL_PARK", &caller).await;
+    let spy = api(&mut c, &format!("originate user/1002 &eavesdrop({caller})")).await;
+    let spy = spy.strip_prefix("+OK ").unwrap().trim().to_owned();
+    let ex = until_event_of(&mut c, "CHANNEL_EXECUTE", &spy).await;
+    assert_eq!(ex.application(), Some("eavesdrop"));
+    assert_eq!(ex.header("Application-Data"), Some(caller.as_str()));
+    // transfer the caller to the echo extension: park ends, the new dialplan runs
+    assert_eq!(api(&mut c, &format!("uuid_transfer {caller} 9196")).await, "+OK\n");
+    until_event_of(&mut c, "CHANNEL_UNPARK", &caller).await;
+    loop {
+        let ev = until_event_of(&mut c, "CHANNEL_EXECUTE", &caller).await;
+        if ev.application() == Some("echo") {
+            assert_eq!(ev.destination_number(), Some("9196"));
+            break;
+        }
+    }
+    api(&mut c, &format!("uuid_kill {caller} NORMAL_CLEARING")).await;
+    // the eavesdropper's target is gone: its call ends too
+    until_event_of(&mut c, "CHANNEL_HANGUP_COMPLETE", &spy).await;
+    assert!(emu.wait_idle(T).await);
+}
+
+#[tokio::test]
+async fn dropped_inbound_connection_can_reconnect() {
+    let (emu, mut c) = start().await;
+    assert_eq!(emu.drop_inbound_connections(), 1);
+    assert!(c.until_eof().await.is_empty());
+    let mut c2 = Client::connect(emu.inbound_addr()).await;
+    c2.next().await;
+    assert_eq!(c2.cmd("auth ClueCon\n\n").await.reply_text(), Some("+OK accepted"));
+    assert_eq!(emu.stats().inbound_connections, 2);
+}

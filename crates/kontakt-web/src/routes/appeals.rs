@@ -20,7 +20,7 @@ use crate::registration::{self, now};
 use crate::routes::{appeal_dto, visible_to_executor};
 
 #[utoipa::path(post, path = "/api/v1/appeals", tag = "appeals", request_body = NewAppealRequest,
-    responses((status = 201, body = RegistrationResponse), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, description = "created", body = RegistrationResponse), (status = 422, description = "invalid input; `fields` names each field at fault", body = crate::error::ErrorBody)))]
 pub(crate) async fn register_appeal(
     State(state): State<AppState>,
     caller: Caller,
@@ -48,7 +48,7 @@ fn visible_appeal(
 }
 
 #[utoipa::path(get, path = "/api/v1/appeals/{id}", tag = "appeals", params(("id" = i64, Path)),
-    responses((status = 200, body = AppealDto), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "OK", body = AppealDto), (status = 404, description = "not found (or not visible to the caller)", body = crate::error::ErrorBody)))]
 pub(crate) async fn get_appeal(
     State(state): State<AppState>,
     caller: Caller,
@@ -60,7 +60,7 @@ pub(crate) async fn get_appeal(
 
 #[utoipa::path(get, path = "/api/v1/appeals/by-number/{reg_no}", tag = "appeals",
     params(("reg_no" = String, Path, description = "YYYY-NNNNNN")),
-    responses((status = 200, body = AppealDto), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "OK", body = AppealDto), (status = 404, description = "not found (or not visible to the caller)", body = crate::error::ErrorBody)))]
 pub(crate) async fn get_appeal_by_number(
     State(state): State<AppState>,
     caller: Caller,
@@ -80,7 +80,7 @@ pub(crate) async fn get_appeal_by_number(
         ("registered_from" = Option<String>, Query), ("registered_to" = Option<String>, Query),
         ("text" = Option<String>, Query), ("before_id" = Option<i64>, Query),
         ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = AppealPage)))]
+    responses((status = 200, description = "OK", body = AppealPage)))]
 pub(crate) async fn list_appeals(
     State(state): State<AppState>,
     caller: Caller,
@@ -132,7 +132,7 @@ pub(crate) async fn list_appeals(
 
 #[utoipa::path(get, path = "/api/v1/appeals/{id}/timeline", tag = "appeals",
     params(("id" = i64, Path)),
-    responses((status = 200, body = Vec<TimelineDto>), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "OK", body = Vec<TimelineDto>), (status = 404, description = "not found (or not visible to the caller)", body = crate::error::ErrorBody)))]
 pub(crate) async fn appeal_timeline(
     State(state): State<AppState>,
     caller: Caller,
@@ -157,7 +157,7 @@ pub(crate) async fn appeal_timeline(
 
 #[utoipa::path(post, path = "/api/v1/appeals/{id}/extend", tag = "appeals", request_body = ExtendRequest,
     params(("id" = i64, Path)),
-    responses((status = 200, body = AppealDto), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "OK", body = AppealDto), (status = 422, description = "invalid input; `fields` names each field at fault", body = crate::error::ErrorBody)))]
 pub(crate) async fn extend_deadline(
     State(state): State<AppState>,
     caller: Caller,
@@ -193,7 +193,7 @@ pub(crate) async fn extend_deadline(
 
 #[utoipa::path(post, path = "/api/v1/questions/{id}/assignments", tag = "assignments",
     request_body = NewAssignmentRequest, params(("id" = i64, Path)),
-    responses((status = 201, body = AssignmentDto), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 201, description = "created", body = AssignmentDto), (status = 404, description = "not found (or not visible to the caller)", body = crate::error::ErrorBody)))]
 pub(crate) async fn add_assignment(
     State(state): State<AppState>,
     caller: Caller,
@@ -220,7 +220,7 @@ pub(crate) async fn add_assignment(
 }
 
 #[utoipa::path(get, path = "/api/v1/assignments/{id}", tag = "assignments", params(("id" = i64, Path)),
-    responses((status = 200, body = AssignmentDto), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "OK", body = AssignmentDto), (status = 404, description = "not found (or not visible to the caller)", body = crate::error::ErrorBody)))]
 pub(crate) async fn get_assignment(
     State(state): State<AppState>,
     caller: Caller,
@@ -238,7 +238,7 @@ pub(crate) async fn get_assignment(
 
 #[utoipa::path(post, path = "/api/v1/assignments/{id}/transition", tag = "assignments",
     request_body = TransitionRequest, params(("id" = i64, Path)),
-    responses((status = 200, body = AssignmentDto), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "OK", body = AssignmentDto), (status = 409, description = "conflict: illegal transition, stale version or duplicate", body = crate::error::ErrorBody)))]
 pub(crate) async fn transition_assignment(
     State(state): State<AppState>,
     caller: Caller,

@@ -41,7 +41,7 @@ pub(crate) async fn audit_read(
 #[utoipa::path(get, path = "/api/v1/applicants", tag = "applicants",
     params(("phone" = Option<String>, Query), ("name" = Option<String>, Query),
         ("address" = Option<String>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<ApplicantDto>), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "OK", body = Vec<ApplicantDto>), (status = 422, description = "invalid input; `fields` names each field at fault", body = crate::error::ErrorBody)))]
 pub(crate) async fn search_applicants(
     State(state): State<AppState>,
     caller: Caller,
@@ -74,7 +74,7 @@ pub(crate) async fn search_applicants(
 }
 
 #[utoipa::path(post, path = "/api/v1/applicants", tag = "applicants", request_body = NewApplicantRequest,
-    responses((status = 201, body = ApplicantDto), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, description = "created", body = ApplicantDto), (status = 422, description = "invalid input; `fields` names each field at fault", body = crate::error::ErrorBody)))]
 pub(crate) async fn create_applicant(
     State(state): State<AppState>,
     caller: Caller,
@@ -88,7 +88,7 @@ pub(crate) async fn create_applicant(
 
 #[utoipa::path(get, path = "/api/v1/applicants/{id}", tag = "applicants",
     params(("id" = i64, Path)),
-    responses((status = 200, body = ApplicantDto), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "OK", body = ApplicantDto), (status = 404, description = "not found (or not visible to the caller)", body = crate::error::ErrorBody)))]
 pub(crate) async fn get_applicant(
     State(state): State<AppState>,
     caller: Caller,

@@ -17,7 +17,7 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::registration::now;
 
 #[utoipa::path(get, path = "/api/v1/categories", tag = "reference",
-    responses((status = 200, body = Vec<CategoryDto>)))]
+    responses((status = 200, description = "OK", body = Vec<CategoryDto>)))]
 pub(crate) async fn list_categories(
     State(state): State<AppState>,
     caller: Caller,
@@ -28,7 +28,7 @@ pub(crate) async fn list_categories(
 
 #[utoipa::path(put, path = "/api/v1/categories/{code}", tag = "reference",
     params(("code" = String, Path)), request_body(content = Object, description = "a category"),
-    responses((status = 200, body = CategoryDto), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "OK", body = CategoryDto), (status = 422, description = "invalid input; `fields` names each field at fault", body = crate::error::ErrorBody)))]
 pub(crate) async fn put_category(
     State(state): State<AppState>,
     caller: Caller,
@@ -66,7 +66,7 @@ fn category_body(body: serde_json::Value) -> ApiResult<Category> {
 }
 
 #[utoipa::path(get, path = "/api/v1/executors", tag = "reference",
-    responses((status = 200, body = Vec<ExecutorDto>)))]
+    responses((status = 200, description = "OK", body = Vec<ExecutorDto>)))]
 pub(crate) async fn list_executors(
     State(state): State<AppState>,
     caller: Caller,
@@ -76,7 +76,7 @@ pub(crate) async fn list_executors(
 }
 
 #[utoipa::path(post, path = "/api/v1/executors", tag = "reference", request_body = ExecutorRequest,
-    responses((status = 201, body = ExecutorDto), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 201, description = "created", body = ExecutorDto), (status = 409, description = "conflict: illegal transition, stale version or duplicate", body = crate::error::ErrorBody)))]
 pub(crate) async fn create_executor(
     State(state): State<AppState>,
     caller: Caller,
@@ -106,7 +106,7 @@ pub(crate) async fn create_executor(
 }
 
 #[utoipa::path(get, path = "/api/v1/responsibilities", tag = "reference",
-    responses((status = 200, body = Vec<ResponsibilityDto>)))]
+    responses((status = 200, description = "OK", body = Vec<ResponsibilityDto>)))]
 pub(crate) async fn list_responsibilities(
     State(state): State<AppState>,
     caller: Caller,
@@ -119,7 +119,7 @@ pub(crate) async fn list_responsibilities(
 
 #[utoipa::path(post, path = "/api/v1/responsibilities", tag = "reference",
     request_body = ResponsibilityRequest,
-    responses((status = 201, body = ResponsibilityDto), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, description = "created", body = ResponsibilityDto), (status = 422, description = "invalid input; `fields` names each field at fault", body = crate::error::ErrorBody)))]
 pub(crate) async fn create_responsibility(
     State(state): State<AppState>,
     caller: Caller,

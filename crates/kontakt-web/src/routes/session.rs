@@ -16,7 +16,7 @@ use crate::registration::now;
 pub(crate) const MIN_PASSWORD_LEN: usize = 10;
 
 #[utoipa::path(get, path = "/health", tag = "system",
-    responses((status = 200, body = Health), (status = 503, body = Health)))]
+    responses((status = 200, description = "OK", body = Health), (status = 503, description = "the database is unreachable", body = Health)))]
 pub(crate) async fn health(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.count_users().await {
         Ok(_) => (StatusCode::OK, Json(Health { status: "ok".into(), database: "ok".into() })),
@@ -31,7 +31,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "OK", body = LoginResponse), (status = 401, description = "not logged in, or wrong credentials", body = crate::error::ErrorBody)))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
@@ -65,7 +65,7 @@ pub(crate) async fn login(
     Ok((headers, Json(LoginResponse { user: creds.user.into(), csrf_token: csrf, expires_at })))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204)))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204, description = "done")))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     caller: Caller,
@@ -82,13 +82,13 @@ pub(crate) async fn logout(
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
-    responses((status = 200, body = UserDto), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "OK", body = UserDto), (status = 401, description = "not logged in, or wrong credentials", body = crate::error::ErrorBody)))]
 pub(crate) async fn me(caller: Caller) -> Json<UserDto> {
     Json(caller.user.into())
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
-    responses((status = 204), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 204, description = "done"), (status = 422, description = "invalid input; `fields` names each field at fault", body = crate::error::ErrorBody)))]
 pub(crate) async fn change_password(
     State(state): State<AppState>,
     caller: Caller,

@@ -15,7 +15,7 @@ use crate::registration::now;
 use crate::routes::session::MIN_PASSWORD_LEN;
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
-    responses((status = 200, body = Vec<UserDto>), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "OK", body = Vec<UserDto>), (status = 403, description = "this role may not do this", body = crate::error::ErrorBody)))]
 pub(crate) async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -25,8 +25,8 @@ pub(crate) async fn list_users(
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUserRequest,
-    responses((status = 201, body = UserDto), (status = 409, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, description = "created", body = UserDto), (status = 409, description = "conflict: illegal transition, stale version or duplicate", body = crate::error::ErrorBody),
+        (status = 422, description = "invalid input; `fields` names each field at fault", body = crate::error::ErrorBody)))]
 pub(crate) async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,7 +91,7 @@ pub fn validate_new_user(req: NewUserRequest) -> ApiResult<NewUser> {
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "users", request_body = NewTokenRequest,
-    responses((status = 201, body = NewTokenResponse)))]
+    responses((status = 201, description = "created", body = NewTokenResponse)))]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -116,12 +116,13 @@ pub(crate) async fn create_token(
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
     limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "users", params(AuditQuery),
-    responses((status = 200, body = Vec<AuditDto>)))]
+    responses((status = 200, description = "OK", body = Vec<AuditDto>)))]
 pub(crate) async fn audit_log(
     State(state): State<AppState>,
     caller: Caller,

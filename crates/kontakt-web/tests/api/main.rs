@@ -8,4 +8,6 @@ mod harness;
 
 mod authz;
 mod bad_input;
+mod concurrency;
 mod e2e;
+mod openapi;

@@ -293,6 +293,13 @@ pub(crate) async fn transition_assignment(
             private_text: req.private_text,
             at,
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // The assignment was read above and assignments are never deleted: on PostgreSQL a
+            // version-guarded UPDATE that lost a race to a concurrent change finds no row and
+            // the store reports NotFound. For the caller that is a stale version.
+            StoreError::NotFound { .. } => StoreError::Stale { what: "assignment" },
+            other => other,
+        })?;
     Ok(Json(changed.into()))
 }

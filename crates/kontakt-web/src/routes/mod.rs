@@ -47,10 +47,22 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/v1/categories/{code}", put(put_category))
         .route("/api/v1/executors", get(list_executors).post(create_executor))
         .route("/api/v1/responsibilities", get(list_responsibilities).post(create_responsibility))
+        // Last: it applies to the routes registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found("endpoint")
+}
+
+/// A known path with a method it does not serve: the same JSON error shape as everything else
+/// (axum's default is an empty 405).
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
 }
 
 /// An appeal as the API shows it, with each question's deadline status computed at `now`.

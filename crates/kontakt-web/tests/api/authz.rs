@@ -408,6 +408,24 @@ async fn cookie_writes_need_csrf_and_tokens_do_not(env: &Env) {
     let r = env.call(&Who::Session(l), "GET", "/api/v1/auth/me", None).await;
     assert_eq!((r.status.as_u16(), r.code()), (401, "unauthenticated"));
     env.ok(Admin, "GET", "/api/v1/auth/me", None, 200).await;
+    // An expired session, or a cookie nobody issued, is not logged in.
+    let now = kontakt_web::registration::now();
+    let token = kontakt_web::auth::new_token();
+    env.store
+        .create_session(
+            kontakt_web::auth::token_hash(&token),
+            env.user_id(Admin),
+            "csrf".into(),
+            now - chrono::Duration::hours(13),
+            now - chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    for cookie in [format!("kontakt_session={token}"), "kontakt_session=forged".to_string()] {
+        let l = Login { user_id: 0, cookie, csrf: "csrf".into() };
+        let r = env.call(&Who::Session(l), "GET", "/api/v1/auth/me", None).await;
+        assert_eq!((r.status.as_u16(), r.code()), (401, "unauthenticated"));
+    }
     // A wrong password and an unknown user look the same.
     let bad = |u: &str, p: &str| json!({"username": u, "password": p});
     for body in [bad("admin", "nope"), bad("nobody", PASSWORD)] {

@@ -1313,6 +1313,16 @@ fn cases(env: &Env, k: &Known) -> Vec<Case> {
     // --- unknown routes and methods ------------------------------------------------------
     c.push(case(Admin, "GET", "/api/v1/nothing-here", Payload::None, 404, "not_found"));
     c.push(case(Admin, "GET", "/api/v2/appeals", Payload::None, 404, "not_found"));
+    for (method, path) in [
+        ("DELETE", format!("/api/v1/appeals/{}", k.appeal)),
+        ("PUT", format!("/api/v1/appeals/{}", k.appeal)),
+        ("PATCH", "/api/v1/users".to_string()),
+        ("POST", "/api/v1/categories".to_string()),
+        ("GET", "/api/v1/auth/login".to_string()),
+        ("DELETE", format!("/api/v1/assignments/{}", k.assignment)),
+    ] {
+        c.push(case(Admin, method, path, Payload::None, 405, "method_not_allowed"));
+    }
     c
 }
 

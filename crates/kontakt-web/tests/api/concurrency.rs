@@ -8,7 +8,10 @@ use serde_json::json;
 
 use crate::harness::*;
 
-crate::on_both_backends!(concurrent_registrations_get_gap_free_numbers);
+crate::on_both_backends!(
+    concurrent_registrations_get_gap_free_numbers,
+    racing_writes_to_one_record_let_exactly_one_win,
+);
 
 const TASKS: usize = 50;
 const PER_TASK: usize = 20;
@@ -70,6 +73,28 @@ async fn concurrent_registrations_get_gap_free_numbers(env: &Env) {
     }
     assert_eq!(total, TASKS * PER_TASK);
     assert_eq!(env.store.count_appeals().await.unwrap(), 1000);
+    // Keyset pages of 300 cover every appeal once, newest first, and end with null.
+    let mut seen = Vec::new();
+    let mut before: Option<i64> = None;
+    let mut pages = 0;
+    loop {
+        let path = match before {
+            Some(b) => format!("/api/v1/appeals?limit=300&before_id={b}"),
+            None => "/api/v1/appeals?limit=300".to_string(),
+        };
+        let page = env.ok(Role::Operator, "GET", &path, None, 200).await;
+        pages += 1;
+        seen.extend(page["items"].as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()));
+        match page["next_before_id"].as_i64() {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+        assert!(pages < 10, "pagination does not end");
+    }
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "not newest first");
+    assert_eq!(pages, 4);
+    seen.sort_unstable();
+    assert_eq!(seen, ids);
     // Every number reads back as its appeal.
     let page = env.ok(Role::Operator, "GET", "/api/v1/appeals?limit=500", None, 200).await;
     for a in page["items"].as_array().unwrap() {
@@ -84,4 +109,86 @@ async fn concurrent_registrations_get_gap_free_numbers(env: &Env) {
             .await;
         assert_eq!(back["id"], a["id"]);
     }
+}
+
+async fn racing_writes_to_one_record_let_exactly_one_win(env: &Env) {
+    route_to(env, "water", env.own_executor).await;
+    let applicant = new_applicant(env, "0501234567").await["id"].as_i64().unwrap();
+    let reg = env
+        .ok(
+            Role::Operator,
+            "POST",
+            "/api/v1/appeals",
+            Some(appeal_body(applicant, &["water.leak"])),
+            201,
+        )
+        .await;
+    let assignment = reg["appeal"]["questions"][0]["assignments"][0]["id"].as_i64().unwrap();
+    let appeal = reg["appeal"]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/assignments/{assignment}/transition");
+    let race = |requests: Vec<axum::http::Request<axum::body::Body>>| {
+        let app = env.app.clone();
+        async move {
+            let handles: Vec<_> =
+                requests.into_iter().map(|r| tokio::spawn(send(app.clone(), r))).collect();
+            let mut statuses = Vec::new();
+            for h in handles {
+                let r = h.await.unwrap();
+                statuses.push((r.status.as_u16(), r.code().to_string()));
+            }
+            statuses
+        }
+    };
+    // Twenty executors' clicks on "accept": one moves it, the others are told it moved.
+    let who = Who::Role(Role::Executor);
+    let clicks = (0..20)
+        .map(|_| {
+            env.request(
+                &who,
+                "POST",
+                &path,
+                Some(json!({"action": "accept", "expected_version": 0})),
+            )
+        })
+        .collect();
+    let statuses = race(clicks).await;
+    assert_eq!(statuses.iter().filter(|s| s.0 == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| s.0 == 200 || (s.0 == 409 && s.1 == "stale")), "{statuses:?}");
+    // Without expected_version the loser may also see the new state: still exactly one wins.
+    let reports = (0..20)
+        .map(|_| {
+            env.request(&who, "POST", &path, Some(json!({"action": "report", "result": "done"})))
+        })
+        .collect();
+    let statuses = race(reports).await;
+    assert_eq!(statuses.iter().filter(|s| s.0 == 200).count(), 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s.0 == 200 || (s.0 == 409 && (s.1 == "stale" || s.1 == "illegal_transition"))),
+        "{statuses:?}"
+    );
+    let a = env
+        .ok(Role::Operator, "GET", &format!("/api/v1/assignments/{assignment}"), None, 200)
+        .await;
+    assert_eq!((a["state"].as_str(), a["version"].as_i64()), (Some("on_check"), Some(2)));
+    let tl = env
+        .ok(Role::Operator, "GET", &format!("/api/v1/appeals/{appeal}/timeline"), None, 200)
+        .await;
+    let transitions = tl.as_array().unwrap().iter().filter(|t| t["kind"] == "transition").count();
+    assert_eq!(transitions, 2, "one timeline entry per applied change");
+    // Twenty admins creating the same account: one is created, the rest conflict.
+    let admin = Who::Role(Role::Admin);
+    let creates = (0..20)
+        .map(|_| {
+            env.request(&admin, "POST", "/api/v1/users", Some(json!({"username": "twin",
+                "display_name": "Близнюк", "role": "operator", "password": "long enough password"})))
+        })
+        .collect();
+    let statuses = race(creates).await;
+    assert_eq!(statuses.iter().filter(|s| s.0 == 201).count(), 1, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| s.0 == 201 || (s.0 == 409 && s.1 == "conflict")),
+        "{statuses:?}"
+    );
 }

@@ -283,6 +283,60 @@ async fn appeal_lifecycle_end_to_end(env: &Env) {
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     let page = env.call(&worker, "GET", "/api/v1/appeals", None).await;
     assert_eq!(page.expect(200)["items"][0]["id"], appeal_id);
+
+    // Art. 20 extension: only with a notice, up to 45 days from receipt, end of the Kyiv day.
+    let ext = format!("/api/v1/appeals/{appeal_id}/extend");
+    let wanted = received + Duration::days(40);
+    let body = json!({"extended_due_at": wanted, "notice_sent_at": Utc::now()});
+    let r = env.call(&worker, "POST", &ext, Some(body.clone())).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "forbidden"));
+    let extended = env.ok(Role::Controller, "POST", &ext, Some(body), 200).await;
+    let expected = kyiv_end_of_day(kyiv_date(received) + Duration::days(40));
+    assert_eq!(ts(&extended["extended_due_at"]), expected);
+    assert_eq!(extended["legal_due_at"], appeal["legal_due_at"], "the original term is kept");
+    assert!(extended["extension_notice_sent_at"].is_string());
+    let too_far =
+        json!({"extended_due_at": received + Duration::days(46), "notice_sent_at": Utc::now()});
+    let r = env.call(&Who::Role(Role::Controller), "POST", &ext, Some(too_far)).await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "validation_failed"));
+    let tl = env
+        .ok(Role::Supervisor, "GET", &format!("/api/v1/appeals/{appeal_id}/timeline"), None, 200)
+        .await;
+    let ext_rows: Vec<_> =
+        tl.as_array().unwrap().iter().filter(|t| t["kind"] == "deadline_extended").collect();
+    assert_eq!(ext_rows.len(), 1);
+    assert_eq!(ext_rows[0]["actor_user_id"], controller);
+
+    // Art. 8: the same applicant, category and address again after an answer on the merits is a
+    // repeat: flagged, and not routed straight to the executor.
+    let again = env
+        .ok(
+            Role::Operator,
+            "POST",
+            "/api/v1/appeals",
+            Some(appeal_body(applicant_id, &["water.leak"])),
+            201,
+        )
+        .await;
+    let a = &again["appeal"];
+    assert_eq!(a["repeat_of"], appeal_id, "{a}");
+    assert_eq!(a["questions"][0]["repeat_of"], q_leak["id"]);
+    assert_eq!(a["questions"][0]["assignments"], json!([]));
+    // An open question at the same building and category is a duplicate candidate.
+    let third = env
+        .ok(
+            Role::Operator,
+            "POST",
+            "/api/v1/appeals",
+            Some(appeal_body(applicant_id, &["heating.billing"])),
+            201,
+        )
+        .await;
+    assert!(
+        third["duplicate_candidates"].as_array().unwrap().contains(&q_billing["id"]),
+        "{}",
+        third["duplicate_candidates"]
+    );
 }
 
 async fn legal_term_of_a_short_appeal_and_month_end(env: &Env) {

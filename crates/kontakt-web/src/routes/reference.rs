@@ -41,10 +41,36 @@ pub(crate) async fn put_category(
         return Err(ApiError::field("code", "mismatch", "the body's code must match the path"));
     }
     category.validate()?;
-    if let Some(parent) = &category.parent_code
-        && state.store.category(parent).await?.is_none()
+    if let Some(parent) = &category.parent_code {
+        match state.store.category(parent).await? {
+            None => {
+                return Err(ApiError::field(
+                    "parent_code",
+                    "not_found",
+                    format!("no category {parent:?}"),
+                ));
+            }
+            // Only leaves take questions: a child under a leaf would leave the tree with a leaf
+            // that has children (the invariant `validate_tree` states). Make the parent a
+            // group first.
+            Some(p) if p.is_leaf => {
+                return Err(ApiError::field(
+                    "parent_code",
+                    "not_a_group",
+                    format!("{parent:?} is a leaf; make it a group (is_leaf: false) first"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if category.is_leaf
+        && state.store.categories().await?.iter().any(|c| c.parent_code.as_ref() == Some(&code))
     {
-        return Err(ApiError::field("parent_code", "not_found", format!("no category {parent:?}")));
+        return Err(ApiError::field(
+            "is_leaf",
+            "mismatch",
+            "a category with children is a group, not a leaf",
+        ));
     }
     state.store.upsert_category(category.clone()).await?;
     Ok(Json(category.into()))

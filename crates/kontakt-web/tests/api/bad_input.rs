@@ -1201,6 +1201,40 @@ fn cases(env: &Env, k: &Known) -> Vec<Case> {
         422,
         "validation_failed",
     ));
+    // The tree stays a tree of groups and leaves: no child under a leaf, no leaf with children.
+    let deeper = with(
+        &with(&cat, "code", Some(json!("water.leak.deep"))),
+        "parent_code",
+        Some(json!("water.leak")),
+    );
+    c.push(field(
+        case(
+            Admin,
+            "PUT",
+            "/api/v1/categories/water.leak.deep",
+            Payload::Json(deeper),
+            422,
+            "validation_failed",
+        ),
+        "parent_code",
+        "not_a_group",
+    ));
+    let group = serde_json::to_value(
+        kontakt_appeals::default_categories().into_iter().find(|c| c.code == "water").unwrap(),
+    )
+    .unwrap();
+    c.push(field(
+        case(
+            Admin,
+            "PUT",
+            "/api/v1/categories/water",
+            Payload::Json(with(&group, "is_leaf", Some(json!(true)))),
+            422,
+            "validation_failed",
+        ),
+        "is_leaf",
+        "mismatch",
+    ));
     let executor =
         json!({"code": "new-org", "name_uk": "Нова організація", "name_en": null, "phone": null});
     body_cases(&mut c, Admin, "POST", "/api/v1/executors", &executor, env);

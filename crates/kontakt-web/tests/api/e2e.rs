@@ -11,7 +11,11 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-crate::on_both_backends!(appeal_lifecycle_end_to_end, legal_term_of_a_short_appeal_and_month_end,);
+crate::on_both_backends!(
+    appeal_lifecycle_end_to_end,
+    legal_term_of_a_short_appeal_and_month_end,
+    the_category_tree_grows_through_the_api,
+);
 
 fn ts(v: &Value) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
@@ -392,4 +396,47 @@ async fn legal_term_of_a_short_appeal_and_month_end(env: &Env) {
         ts(&a["questions"][0]["sla_due_at"]),
         ts(&a["registered_at"]) + Duration::hours(sla)
     );
+}
+
+async fn the_category_tree_grows_through_the_api(env: &Env) {
+    let base =
+        kontakt_appeals::default_categories().into_iter().find(|c| c.code == "roads").unwrap();
+    let mut group = serde_json::to_value(&base).unwrap();
+    group["code"] = json!("parks");
+    group["name_uk"] = json!("Парки і сквери");
+    group["is_leaf"] = json!(false);
+    env.ok(Role::Admin, "PUT", "/api/v1/categories/parks", Some(group), 200).await;
+    let mut leaf = serde_json::to_value(&base).unwrap();
+    leaf["code"] = json!("parks.benches");
+    leaf["parent_code"] = json!("parks");
+    leaf["name_uk"] = json!("Зламані лавки");
+    leaf["is_leaf"] = json!(true);
+    leaf["sla_hours"] = json!(120);
+    leaf["legal_track"] = json!("art20_short");
+    let put = env.ok(Role::Admin, "PUT", "/api/v1/categories/parks.benches", Some(leaf), 200).await;
+    assert_eq!(put["sla_hours"], 120);
+    let ex = executor_for(env, "zelenbud", "parks").await;
+    let applicant = new_applicant(env, "0501234567").await["id"].as_i64().unwrap();
+    let reg = env
+        .ok(
+            Role::Operator,
+            "POST",
+            "/api/v1/appeals",
+            Some(appeal_body(applicant, &["parks.benches"])),
+            201,
+        )
+        .await;
+    let q = &reg["appeal"]["questions"][0];
+    assert_eq!(q["assignments"][0]["executor_id"], ex);
+    assert_eq!(ts(&q["sla_due_at"]), ts(&reg["appeal"]["registered_at"]) + Duration::hours(120));
+    // The group itself takes no questions.
+    let r = env
+        .call(
+            &Who::Role(Role::Operator),
+            "POST",
+            "/api/v1/appeals",
+            Some(appeal_body(applicant, &["parks"])),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "validation_failed"));
 }

@@ -431,6 +431,14 @@ async fn cookie_writes_need_csrf_and_tokens_do_not(env: &Env) {
     .unwrap();
     let r = env.call(&Who::NoCsrf(Admin), "PUT", "/api/v1/categories/water", Some(cat)).await;
     assert_eq!((r.status.as_u16(), r.code()), (403, "csrf_failed"));
+    // A JSON content type with parameters is still JSON.
+    let mut req =
+        env.request(&Who::Role(Operator), "POST", "/api/v1/applicants", Some(body.clone()));
+    req.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        "application/json; charset=utf-8".parse().unwrap(),
+    );
+    env.send(req).await.expect(201);
     // Reads need none.
     env.call(&Who::NoCsrf(Operator), "GET", "/api/v1/auth/me", None).await.expect(200);
     // The session still works with the header; a bearer token needs none.

@@ -141,6 +141,14 @@ async fn appeal_lifecycle_end_to_end(env: &Env) {
     assert!(billing["sla_hours"].is_null());
     assert_eq!(ts(&q_billing["sla_due_at"]), legal);
     assert_eq!(q_leak["deadline_status"], "on_time");
+    // Attention at 75 % of the window from registration to the SLA due time.
+    let window = ts(&q_leak["sla_due_at"]) - registered;
+    let pct = leak["attention_pct"].as_i64().unwrap();
+    assert_eq!(pct, 75);
+    assert_eq!(
+        ts(&q_leak["attention_at"]),
+        registered + Duration::milliseconds(window.num_milliseconds() * pct / 100)
+    );
 
     // Both auto-routed by the map.
     let a_leak = &q_leak["assignments"][0];
@@ -177,6 +185,9 @@ async fn appeal_lifecycle_end_to_end(env: &Env) {
     // An executor cannot confirm its own work.
     let r = step(json!({"action": "confirm"})).await;
     assert_eq!((r.status.as_u16(), r.code()), (409, "illegal_transition"));
+    let issued = ts(&s["issued_at"]);
+    let first_due = ts(&s["due_at"]);
+    let before_reject = Utc::now() - Duration::milliseconds(1);
     let s = transition(
         env,
         Role::Controller,
@@ -185,8 +196,16 @@ async fn appeal_lifecycle_end_to_end(env: &Env) {
                "private_text": "дзвонили о 10:15", "expected_version": s["version"]}),
     )
     .await;
+    let after_reject = Utc::now();
     assert_eq!(s["state"], "rework");
     assert_eq!(s["rework_count"], 1);
+    // Rework: a new window from the rejection, half the original one but at least 24 hours.
+    let rework_window = ((first_due - issued) / 2).max(Duration::hours(24));
+    let due = ts(&s["due_at"]);
+    assert!(
+        before_reject + rework_window <= due && due <= after_reject + rework_window,
+        "rework due {due}, window {rework_window}"
+    );
     let s = step(json!({"action": "report", "result": "done", "public_text": "Замінено засувку"}))
         .await;
     let s = s.expect(200).clone();
@@ -392,6 +411,17 @@ async fn legal_term_of_a_short_appeal_and_month_end(env: &Env) {
     let reg = env.ok(Role::Operator, "POST", "/api/v1/appeals", Some(body), 201).await;
     let a = &reg["appeal"];
     assert!(a["legal_due_at"].is_null());
+    // ... so there is nothing to extend.
+    let r = env
+        .call(
+            &Who::Role(Role::Controller),
+            "POST",
+            &format!("/api/v1/appeals/{}/extend", a["id"]),
+            Some(json!({"extended_due_at": Utc::now() + Duration::days(30), "notice_sent_at": Utc::now()})),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "validation_failed"));
+    assert_eq!(r.field_codes(), vec![("extended_due_at".to_string(), "no_legal_term".to_string())]);
     assert_eq!(
         ts(&a["questions"][0]["sla_due_at"]),
         ts(&a["registered_at"]) + Duration::hours(sla)

@@ -73,6 +73,7 @@ async fn snapshot(env: &Env, k: &Known) -> Vec<String> {
         format!("appeal {appeal}"),
         format!("applicant {:?}", s.applicant(k.applicant).await.unwrap()),
         format!("highest applicant id {highest}"),
+        format!("audit entries {}", s.audit_log(100_000).await.unwrap().len()),
     ]
 }
 

@@ -118,6 +118,8 @@ async fn the_served_document_is_the_generated_one(env: &Env) {
     assert_eq!(r.expect(200), &doc());
     let ct = r.headers.get(axum::http::header::CONTENT_TYPE).unwrap().to_str().unwrap();
     assert!(ct.starts_with("application/json"), "{ct}");
+    let r = env.call(&ANON, "GET", "/health", None).await;
+    assert_eq!(r.expect(200), &serde_json::json!({"status": "ok", "database": "ok"}));
     // Every documented GET without parameters answers as the document says (200 as admin).
     for (path, ops) in doc()["paths"].as_object().unwrap() {
         if path.contains('{') || ops.get("get").is_none() {

@@ -97,7 +97,36 @@ pub struct Env {
     pub own_executor: i64,
     pub other_executor: i64,
     _dir: Option<tempfile::TempDir>,
-    pg_schema: Option<(String, String)>,
+    /// Last, so the store's connections are gone before the schema is dropped.
+    _pg_schema: Option<SchemaGuard>,
+}
+
+/// Drops a test's PostgreSQL schema when the test ends, also when it panicked, so failed runs
+/// leave nothing behind in the shared database.
+struct SchemaGuard {
+    url: String,
+    schema: String,
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        // Its own thread and runtime: Drop cannot await, and may run while unwinding.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let pool = sqlx::PgPool::connect(&url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            });
+        })
+        .join();
+        if dropped.is_err() && !std::thread::panicking() {
+            panic!("could not drop the test schema {}", self.schema);
+        }
+    }
 }
 
 static SCHEMA_SEQ: AtomicU32 = AtomicU32::new(0);
@@ -138,13 +167,13 @@ impl Env {
             .options([("search_path", schema.as_str())]);
         let store = PgStore::connect_with(options).await.unwrap();
         assert_eq!(store.backend(), Backend::Postgres);
-        Some(Env::build(Arc::new(store), None, Some((url, schema))).await)
+        Some(Env::build(Arc::new(store), None, Some(SchemaGuard { url, schema })).await)
     }
 
     async fn build(
         store: Arc<dyn Store>,
         dir: Option<tempfile::TempDir>,
-        pg_schema: Option<(String, String)>,
+        pg_schema: Option<SchemaGuard>,
     ) -> Env {
         store.migrate().await.unwrap();
         let mut categories = kontakt_appeals::default_categories();
@@ -194,7 +223,7 @@ impl Env {
             own_executor: own,
             other_executor: other,
             _dir: dir,
-            pg_schema,
+            _pg_schema: pg_schema,
         };
         for role in ROLES {
             let login = env.login(role.as_str(), PASSWORD).await;
@@ -215,16 +244,9 @@ impl Env {
         env
     }
 
+    /// Ends the test: the PostgreSQL schema (if any) is dropped with the `Env`.
     pub async fn finish(self) {
-        if let Some((url, schema)) = self.pg_schema {
-            drop(self.app);
-            drop(self.store);
-            let pool = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
+        drop(self);
     }
 
     /// Logs in through the API; panics unless it works.

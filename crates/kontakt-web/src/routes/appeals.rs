@@ -183,7 +183,15 @@ pub(crate) async fn extend_deadline(
         ));
     }
     let due = domain::extend(appeal.received_at, current, req.extended_due_at, req.notice_sent_at)
-        .map_err(|e| ApiError::field("extended_due_at", "extension_refused", e.to_string()))?;
+        .map_err(|e| {
+            // The domain's own stable code says which rule refused it.
+            let field = match e {
+                domain::DeadlineError::NoticeRequired
+                | domain::DeadlineError::NoticeAfterDue { .. } => "notice_sent_at",
+                _ => "extended_due_at",
+            };
+            ApiError::field(field, e.code(), e.to_string())
+        })?;
     let notice = req.notice_sent_at.ok_or_else(|| {
         ApiError::field("notice_sent_at", "required", "the applicant must be notified first")
     })?;

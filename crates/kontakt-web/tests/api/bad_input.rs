@@ -959,8 +959,8 @@ fn cases(env: &Env, k: &Known) -> Vec<Case> {
             422,
             "validation_failed",
         ),
-        "extended_due_at",
-        "extension_refused",
+        "notice_sent_at",
+        "extension_notice_required",
     ));
     c.push(field(
         case(
@@ -976,7 +976,7 @@ fn cases(env: &Env, k: &Known) -> Vec<Case> {
             "validation_failed",
         ),
         "extended_due_at",
-        "extension_refused",
+        "extension_beyond_maximum",
     ));
     c.push(field(
         case(
@@ -988,7 +988,7 @@ fn cases(env: &Env, k: &Known) -> Vec<Case> {
             "validation_failed",
         ),
         "extended_due_at",
-        "extension_refused",
+        "extension_earlier_than_current",
     ));
     // A notice dated in the future has not been sent: the law wants it recorded first.
     c.push(field(

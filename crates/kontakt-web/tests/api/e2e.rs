@@ -322,6 +322,10 @@ async fn appeal_lifecycle_end_to_end(env: &Env) {
         json!({"extended_due_at": received + Duration::days(46), "notice_sent_at": Utc::now()});
     let r = env.call(&Who::Role(Role::Controller), "POST", &ext, Some(too_far)).await;
     assert_eq!((r.status.as_u16(), r.code()), (422, "validation_failed"));
+    assert_eq!(
+        r.field_codes(),
+        vec![("extended_due_at".to_string(), "extension_beyond_maximum".to_string())]
+    );
     let tl = env
         .ok(Role::Supervisor, "GET", &format!("/api/v1/appeals/{appeal_id}/timeline"), None, 200)
         .await;

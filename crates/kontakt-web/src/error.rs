@@ -28,9 +28,11 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable code: `bad_request`, `validation_failed`, `unauthenticated`, `forbidden`,
-    /// `csrf_failed`, `not_found`, `conflict`, `stale`, `illegal_transition`,
-    /// `payload_too_large`, `unsupported_media_type`, `internal`.
+    /// Stable code: `bad_request`, `invalid_body`, `invalid_path`, `invalid_query`,
+    /// `validation_failed` (see `fields`), `missing_reference`, `unauthenticated`,
+    /// `bad_credentials`, `forbidden`, `csrf_failed`, `password_change_required`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `stale`, `illegal_transition`, `payload_too_large`,
+    /// `unsupported_media_type`, `internal`.
     pub code: String,
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]

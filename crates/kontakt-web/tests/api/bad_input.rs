@@ -1417,6 +1417,9 @@ async fn every_endpoint_refuses_bad_input_and_changes_nothing(env: &Env) {
                 r.field_codes()
             ));
         }
+        if !crate::openapi::ERROR_CODES.contains(&r.code()) {
+            failures.push(format!("{what}: error code {:?} is not documented", r.code()));
+        }
         if let Some(w) =
             SQL_WORDS.iter().find(|w| message.to_lowercase().contains(&w.to_lowercase()))
         {

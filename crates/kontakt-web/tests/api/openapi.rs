@@ -74,7 +74,36 @@ fn document_is_complete_and_consistent() {
         assert!(schemas.contains_key(name), "$ref {r} does not resolve");
     }
     assert!(schemas.contains_key("ErrorBody"));
+    // Clients read error.code: the document lists every code the API answers with.
+    let described =
+        schemas["ErrorDetail"]["properties"]["code"]["description"].as_str().unwrap_or_default();
+    let missing: Vec<_> =
+        ERROR_CODES.iter().filter(|c| !described.contains(&format!("`{c}`"))).collect();
+    assert!(missing.is_empty(), "error codes the document does not list: {missing:?}");
 }
+
+/// Every `error.code` the API answers with; bad_input fails on a code missing here.
+pub const ERROR_CODES: &[&str] = &[
+    "bad_request",
+    "invalid_body",
+    "invalid_path",
+    "invalid_query",
+    "validation_failed",
+    "missing_reference",
+    "unauthenticated",
+    "bad_credentials",
+    "forbidden",
+    "csrf_failed",
+    "password_change_required",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "stale",
+    "illegal_transition",
+    "payload_too_large",
+    "unsupported_media_type",
+    "internal",
+];
 
 fn collect_refs(v: &Value, out: &mut BTreeSet<String>) {
     match v {

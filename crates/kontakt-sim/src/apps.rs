@@ -24,6 +24,8 @@ pub(crate) struct CallerScript {
     pub(crate) talk_secs: Option<f64>,
     /// Hang up this many seconds after the call start, whatever happens.
     pub(crate) max_secs: Option<f64>,
+    /// Digits sent at times after the call start.
+    pub(crate) dtmf: Vec<(f64, String)>,
 }
 
 pub(crate) struct Ctx {
@@ -82,6 +84,8 @@ pub(crate) fn dialplan(sim: &Sim, uuid: &str, dest: &str) -> Vec<(String, String
         apps.push(("hash".into(), format!("insert/{d}-last_dial/{caller}/{dest}")));
         apps.push(("hash".into(), format!("insert/{d}-last_dial/global/{uuid}")));
         apps.push(("export".into(), "RFC2822_DATE=${strftime(%a, %d %b %Y %T %z)}".into()));
+        // the dialplan condition's captures, an array variable as in the captures
+        chan::set_var(sim, uuid, "DP_MATCH", &format!("ARRAY::{dest}|:{dest}"));
     }
     if sim.cfg.echo_destinations.iter().any(|d| d == dest) {
         apps.push(("answer".into(), String::new()));
@@ -248,12 +252,6 @@ async fn playback(ctx: &mut Ctx, arg: &str) -> String {
     let sim = ctx.sim.clone();
     let uuid = ctx.uuid.clone();
     let ftype = file_type(arg).to_owned();
-    chan::event(
-        &sim,
-        &uuid,
-        "PLAYBACK_START",
-        &[("Playback-File-Type", &ftype), ("Playback-File-Path", arg)],
-    );
     let started = tokio::time::Instant::now();
     // `{loops=N}file` plays N times; -1 forever.
     let loops: f64 = arg
@@ -264,6 +262,14 @@ async fn playback(ctx: &mut Ctx, arg: &str) -> String {
         })
         .unwrap_or(1.0);
     let secs = if loops < 0.0 { 1.0e9 } else { sim.cfg.playback_secs * loops.max(1.0) };
+    chan::set_var(&sim, &uuid, "total_loops", &format!("{loops}"));
+    chan::set_var(&sim, &uuid, "current_loop", "1");
+    chan::event(
+        &sim,
+        &uuid,
+        "PLAYBACK_START",
+        &[("Playback-File-Type", &ftype), ("Playback-File-Path", arg)],
+    );
     let full = ctx.sleep(secs).await;
     let ms = (started.elapsed().as_secs_f64() * 1000.0 * sim.cfg.speed.max(0.0)) as u64;
     for (n, v) in [
@@ -711,6 +717,27 @@ pub(crate) fn incoming_call(
     let digits = Arc::new(Mutex::new(script.digits.clone()));
     let plan = dialplan(sim, &uuid, dest);
     spawn_driver(sim.clone(), io, plan, digits);
+    for (at, digits) in script.dtmf.clone() {
+        let sim2 = sim.clone();
+        let u = uuid.clone();
+        tokio::spawn(async move {
+            sim2.sleep(at).await;
+            for d in digits.chars() {
+                if !chan::exists(&sim2, &u) || hangup_rx(&sim2, &u).is_none_or(|h| *h.borrow()) {
+                    return;
+                }
+                let ds = d.to_string();
+                chan::event_basic(
+                    &sim2,
+                    &u,
+                    "DTMF",
+                    &[("DTMF-Digit", &ds), ("DTMF-Duration", "2000"), ("DTMF-Source", "RTP")],
+                );
+                chan::record_digits(&sim2, &u, &ds);
+                sim2.sleep(0.2).await;
+            }
+        });
+    }
     let sim2 = sim.clone();
     let u = uuid.clone();
     tokio::spawn(async move {

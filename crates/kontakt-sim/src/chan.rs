@@ -65,13 +65,22 @@ fn fill(sim: &Shared, ch: &Channel, v: &str) -> String {
 }
 
 fn add_stage(sim: &Shared, ch: &mut Channel, stage: fn(&Stages) -> &Vec<(String, String)>) {
+    add_stage_if(sim, ch, stage, |_| true);
+}
+
+fn add_stage_if(
+    sim: &Shared,
+    ch: &mut Channel,
+    stage: fn(&Stages) -> &Vec<(String, String)>,
+    keep: impl Fn(&str) -> bool,
+) {
     let p = profiles();
     let list = stage(match ch.direction {
         Direction::Inbound => &p.inbound,
         Direction::Outbound => &p.outbound,
     });
     for (n, v) in list {
-        if ch.var(n).is_none() {
+        if keep(n) && ch.var(n).is_none() {
             let v = fill(sim, ch, v);
             ch.vars.push((n.clone(), v));
         }
@@ -212,6 +221,9 @@ pub(crate) fn create(sim: &Sim, nc: NewChannel) -> ChannelIo {
             ch.presence_id = p;
             ch.profile_started = true;
         }
+        if sim.cfg.sip_auth_events {
+            sip_auth_events(sim, c, &uuid);
+        }
         set_state_locked(sim, c, &uuid, "CS_INIT");
         sim.emit_chan_locked(c, &uuid, "CHANNEL_CREATE", EvSpec::full());
         with(c, &uuid, |ch| ch.state = "CS_ROUTING");
@@ -226,11 +238,65 @@ pub(crate) fn create(sim: &Sim, nc: NewChannel) -> ChannelIo {
         sim.emit_chan_locked(c, &uuid, "CHANNEL_ORIGINATE", EvSpec::full());
         set_state_locked(sim, c, &uuid, "CS_ROUTING");
         set_state_locked(sim, c, &uuid, "CS_CONSUME_MEDIA");
-        with(c, &uuid, |ch| ch.progress_us = now_us());
+        with(c, &uuid, |ch| {
+            ch.progress_us = now_us();
+            // the 180 Ringing's SIP dialog variables
+            add_stage_if(sim, ch, |s| &s.answer, |n| n.starts_with("sip_"));
+            let u = ch.uuid.clone();
+            ch.set_var("call_uuid", &u);
+        });
         sim.emit_chan_locked(c, &uuid, "CHANNEL_PROGRESS", EvSpec::full());
         set_callstate_locked(sim, c, &uuid, "RINGING");
     }
     ChannelIo { uuid, cmds: cmd_rx, hangup: hangup_rx, bridge: bridge_rx }
+}
+
+/// sofia's digest-auth events for an incoming INVITE (`sofia::pre_register`,
+/// `sofia::register_attempt`), as in the echo_9196 capture.
+fn sip_auth_events(sim: &Shared, c: &mut Core, uuid: &str) {
+    let Some((caller, dest, callid)) = c.channels.get(uuid).map(|ch| {
+        let callid = format!("{}@{}", ch.uuid.get(..8).unwrap_or("1"), sim.cfg.sip_domain);
+        (ch.orig_caller_number.clone(), ch.dest.clone(), callid)
+    }) else {
+        return;
+    };
+    let d = sim.cfg.sip_domain.as_str();
+    let contact = format!("\"\" <sip:{caller}@{d}:5062>");
+    let common = [
+        ("profile-name", "internal"),
+        ("from-user", dest.as_str()),
+        ("from-host", d),
+        ("contact", contact.as_str()),
+        ("call-id", callid.as_str()),
+        ("rpid", "unknown"),
+        ("status", "Registered(UDP)"),
+        ("expires", "300"),
+        ("to-user", caller.as_str()),
+        ("to-host", d),
+        ("network-ip", "127.0.0.1"),
+        ("network-port", "5062"),
+    ];
+    let mut pre: Vec<(&str, &str)> = common.to_vec();
+    pre.push(("user-agent", "kontakt-sim"));
+    let mut attempt: Vec<(&str, &str)> = common.to_vec();
+    attempt.extend([
+        ("username", caller.as_str()),
+        ("realm", d),
+        ("user-agent", "kontakt-sim"),
+        ("auth-result", "RENEWED"),
+    ]);
+    sim.emit_custom_locked(
+        c,
+        "sofia::pre_register",
+        ("sofia_reg.c", "sofia_reg_handle_register_token", 1810),
+        &pre,
+    );
+    sim.emit_custom_locked(
+        c,
+        "sofia::register_attempt",
+        ("sofia_reg.c", "sofia_reg_handle_register_token", 1606),
+        &attempt,
+    );
 }
 
 pub(crate) fn with<R>(c: &mut Core, uuid: &str, f: impl FnOnce(&mut Channel) -> R) -> Option<R> {
@@ -362,6 +428,8 @@ pub(crate) fn answer(sim: &Shared, uuid: &str) -> bool {
         with(c, uuid, |ch| {
             ch.answered_us = now_us();
             ch.answer_state = "answered";
+            let u = ch.uuid.clone();
+            ch.set_var("call_uuid", &u);
         });
         sim.emit_chan_locked(c, uuid, "CHANNEL_ANSWER", EvSpec::full());
         set_callstate_locked(sim, c, uuid, "ACTIVE");
@@ -391,6 +459,8 @@ pub(crate) fn hangup(sim: &Shared, uuid: &str, cause: &str) -> bool {
         ch.answer_state = "hangup";
         ch.hangup_us = now_us();
         add_stage(sim, ch, |s| &s.hangup);
+        let disposition = if ch.direction == Direction::Inbound { "recv_bye" } else { "send_bye" };
+        ch.set_var("sip_hangup_disposition", disposition);
         true
     })
     .unwrap_or(false);

@@ -35,6 +35,9 @@ pub struct EmulatorConfig {
     /// Run the `hash` / `export` applications of FreeSWITCH's default `global` extension
     /// before each incoming call's own dialplan (as the captured FreeSWITCH does).
     pub dialplan_preamble: bool,
+    /// Emit sofia's `CUSTOM sofia::pre_register` / `sofia::register_attempt` events for each
+    /// incoming call (digest authentication of the caller, as the captured FreeSWITCH does).
+    pub sip_auth_events: bool,
     /// Simulated duration of one `playback` / `uuid_broadcast` file, seconds.
     pub playback_secs: f64,
     /// Delay between the prompt of `play_and_get_digits` and the caller's first digit.
@@ -61,6 +64,7 @@ impl Default for EmulatorConfig {
             outbound_socket: None,
             echo_destinations: vec!["9196".into()],
             dialplan_preamble: true,
+            sip_auth_events: true,
             playback_secs: 3.0,
             dtmf_delay_secs: 1.0,
             endpoints: Vec::new(),

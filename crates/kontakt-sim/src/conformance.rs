@@ -127,6 +127,8 @@ pub struct Report {
     pub variables_expected: usize,
     /// See `variables_expected`.
     pub variables_present: usize,
+    /// Names of expected variables that were absent from at least one matched event.
+    pub missing_variables: std::collections::BTreeSet<String>,
 }
 
 impl Report {
@@ -156,6 +158,9 @@ impl fmt::Display for Report {
         }
         for (l, d) in &self.header_diffs {
             writeln!(f, "  headers {l}: {d}")?;
+        }
+        if !self.missing_variables.is_empty() {
+            writeln!(f, "  variables missing in some events: {:?}", self.missing_variables)?;
         }
         Ok(())
     }
@@ -204,6 +209,7 @@ pub fn compare(expected: &[Shape], actual: &[Shape], opts: &Options) -> Report {
             let have: HashSet<&String> = y.variables.iter().collect();
             r.variables_expected += x.variables.len();
             r.variables_present += x.variables.iter().filter(|v| have.contains(v)).count();
+            r.missing_variables.extend(x.variables.iter().filter(|v| !have.contains(v)).cloned());
             if opts.strict_variables && x.variables != y.variables {
                 same = false;
                 r.header_diffs

@@ -356,10 +356,26 @@ impl Shared {
 
     /// Builds the 13 base headers of every FreeSWITCH event.
     fn base(&self, c: &mut Core, name: &str, file: &str, func: &str, line: u32) -> Headers {
+        self.base_sub(c, None, name, file, func, line)
+    }
+
+    /// Base headers; a `CUSTOM` event has `Event-Subclass` first, as FreeSWITCH sends it.
+    fn base_sub(
+        &self,
+        c: &mut Core,
+        subclass: Option<&str>,
+        name: &str,
+        file: &str,
+        func: &str,
+        line: u32,
+    ) -> Headers {
         c.seq += 1;
         c.stats.events = c.seq;
         let now = chrono::Local::now();
         let mut h = Headers::with_capacity(8192, 256);
+        if let Some(sub) = subclass {
+            h.push("Event-Subclass", sub);
+        }
         h.push("Event-Name", name);
         h.push("Core-UUID", &self.core_uuid);
         h.push("FreeSWITCH-Hostname", &self.cfg.hostname);
@@ -397,6 +413,21 @@ impl Shared {
             h.push(n, v);
         }
         Self::deliver(&mut c, Event::new(h, body));
+    }
+
+    /// Emits a `CUSTOM` event with `subclass` under an already held lock.
+    pub(crate) fn emit_custom_locked(
+        &self,
+        c: &mut Core,
+        subclass: &str,
+        calling: (&str, &str, u32),
+        extra: &[(&str, &str)],
+    ) {
+        let mut h = self.base_sub(c, Some(subclass), "CUSTOM", calling.0, calling.1, calling.2);
+        for (n, v) in extra {
+            h.push(n, v);
+        }
+        Self::deliver(c, Event::new(h, None));
     }
 
     /// Emits a channel event under an already held lock.

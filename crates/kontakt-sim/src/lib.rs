@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 
 pub use crate::config::{EmulatorConfig, EndpointBehaviour, EndpointConfig};
 pub use crate::core::{CallRecord, Direction, Stats};
-pub use crate::scenario::{IvrChoice, RandomScenario, Scenario, ScriptedCall};
+pub use crate::scenario::{IvrChoice, RandomScenario, Scenario, ScriptedCall, TimedDigits};
 
 use crate::core::{Shared, Sim};
 
@@ -129,6 +129,7 @@ fn place(sim: &Sim, call: &ScriptedCall) -> String {
         patience_secs: call.patience_secs,
         talk_secs: call.talk_secs,
         max_secs: call.hangup_after_secs,
+        dtmf: call.dtmf.iter().map(|d| (d.at_secs, d.digits.clone())).collect(),
     };
     let name = call.caller_name.clone().unwrap_or_else(|| call.caller.clone());
     apps::incoming_call(sim, &call.caller, &name, &call.destination, script)

@@ -47,6 +47,20 @@ pub struct ScriptedCall {
     /// Hang up this many seconds after calling, whatever happens.
     #[serde(default)]
     pub hangup_after_secs: Option<f64>,
+    /// Digits sent (RFC 2833, `DTMF` events) at given times after calling, whatever
+    /// application runs (e.g. a caller pressing keys during a playback).
+    #[serde(default)]
+    pub dtmf: Vec<TimedDigits>,
+}
+
+/// Digits pressed at a time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TimedDigits {
+    /// Seconds after the call started.
+    pub at_secs: f64,
+    /// The digits (`0-9*#A-D`).
+    pub digits: String,
 }
 
 impl ScriptedCall {
@@ -61,6 +75,7 @@ impl ScriptedCall {
             patience_secs: None,
             talk_secs: None,
             hangup_after_secs: None,
+            dtmf: Vec::new(),
         }
     }
 }
@@ -176,6 +191,7 @@ fn random_plan(r: &RandomScenario) -> Vec<ScriptedCall> {
             patience_secs: patience,
             talk_secs: Some(talk),
             hangup_after_secs: None,
+            dtmf: Vec::new(),
         });
     }
     out

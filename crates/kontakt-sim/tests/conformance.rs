@@ -29,8 +29,7 @@ fn check(name: &str, expected: &[u8], actual: &[u8], ignore: &[&str]) -> Report 
     r
 }
 
-/// Not modelled: sofia's registration events (digest auth of the SIP caller).
-const ECHO_IGNORE: &[&str] = &["CUSTOM::sofia::pre_register", "CUSTOM::sofia::register_attempt"];
+const ECHO_IGNORE: &[&str] = &[];
 
 async fn echo_flow(format: &str) -> Vec<u8> {
     let emu = Emulator::start(cfg()).await.unwrap();
@@ -62,7 +61,7 @@ fn assert_close(r: &Report, min_matched: usize) {
     assert!(r.missing.len() <= 2, "{r}");
     assert_eq!(r.same_headers, r.matched, "{r}");
     assert!(r.matched >= min_matched, "{r}");
-    assert!(r.variables_present * 100 >= r.variables_expected * 90, "{r}");
+    assert!(r.variables_present * 100 >= r.variables_expected * 98, "{r}");
 }
 
 #[tokio::test]

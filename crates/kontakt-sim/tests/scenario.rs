@@ -46,6 +46,11 @@ fn scenario_files_parse() {
     assert_eq!(plan[0].caller_name.as_deref(), Some("Alice"));
     let r = Scenario::from_file(&dir.join("demo-random.json")).unwrap();
     assert!(!r.plan().is_empty());
+    let demo: EmulatorConfig =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("demo-config.json")).unwrap())
+            .unwrap();
+    assert_eq!(demo.endpoint("1004").reject.as_deref(), Some("USER_BUSY"));
+    assert!(demo.scenario.unwrap().plan().len() > 20);
     // the whole configuration is deserializable too
     let cfg: EmulatorConfig = serde_json::from_str(
         r#"{"listen":"127.0.0.1:0","outbound_socket":"127.0.0.1:8084","speed":10,

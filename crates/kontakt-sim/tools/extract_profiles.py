@@ -41,6 +41,9 @@ def delta(after, before):
     return [(k, v) for k, v in after if k not in names]
 
 def stage_sets(evs, subs, create_name="CHANNEL_CREATE"):
+    """create: at CHANNEL_CREATE; answer: what accumulates until the last event before
+    CHANNEL_HANGUP (media, SIP dialog, ...); hangup: new at CHANNEL_HANGUP; complete: new
+    at CHANNEL_HANGUP_COMPLETE."""
     by = {}
     prev_vars = None
     for ev in evs:
@@ -48,18 +51,19 @@ def stage_sets(evs, subs, create_name="CHANNEL_CREATE"):
         vs = varlist(ev)
         if not vs:
             continue
+        if n == "CHANNEL_HANGUP" and "before_hangup" not in by:
+            by["before_hangup"] = prev_vars
         by.setdefault(n, vs)
-        if n == "CHANNEL_ANSWER" and "pre_answer" not in by:
-            by["pre_answer"] = prev_vars
         prev_vars = vs
     create = by[create_name]
-    answer = delta(by["CHANNEL_ANSWER"], create)
-    hangup = delta(by["CHANNEL_HANGUP"], by["CHANNEL_ANSWER"])
+    answer = delta(by["before_hangup"], create)
+    hangup = delta(by["CHANNEL_HANGUP"], by["before_hangup"])
     complete = delta(by["CHANNEL_HANGUP_COMPLETE"], by["CHANNEL_HANGUP"])
     skip = {"current_application", "current_application_data", "current_application_response",
             "RFC2822_DATE", "export_vars", "DP_MATCH", "call_uuid", "playback_seconds",
             "playback_ms", "playback_samples", "current_application_data", "socket_host",
-            "last_app", "last_arg", "playback_last_offset_pos"}
+            "last_app", "last_arg", "playback_last_offset_pos", "current_loop", "total_loops",
+            "current_application_response"}
     f = lambda l: [[k, templ(v, subs)] for k, v in l if k not in skip]
     return {"create": f(create), "answer": f(answer), "hangup": f(hangup), "complete": f(complete)}
 

@@ -113,11 +113,13 @@ CREATE TABLE reg_counters (
     last_seq  BIGINT NOT NULL
 );
 
+-- reg_seq and reg_no are set last, inside the registering transaction, so the counter row
+-- (which serialises registrations) is locked only for the final two statements and commit.
 CREATE TABLE appeals (
     id                        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    reg_no                    TEXT NOT NULL UNIQUE,
+    reg_no                    TEXT UNIQUE,
     reg_year                  BIGINT NOT NULL,
-    reg_seq                   BIGINT NOT NULL,
+    reg_seq                   BIGINT,
     applicant_id              BIGINT REFERENCES applicants(id),
     channel                   TEXT NOT NULL,
     legal_kind                TEXT NOT NULL,
@@ -143,6 +145,8 @@ CREATE TABLE questions (
     position       BIGINT NOT NULL,
     category_code  TEXT NOT NULL REFERENCES categories(code),
     description    TEXT NOT NULL,
+    -- description lower-cased in Rust (Unicode), for case-insensitive search on both backends
+    search_text    TEXT NOT NULL,
     attributes     TEXT NOT NULL,
     city           TEXT,
     street         TEXT,

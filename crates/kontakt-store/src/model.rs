@@ -364,7 +364,7 @@ pub struct AppealFilter {
     pub state: Option<AssignmentState>,
     pub registered_from: Option<DateTime<Utc>>,
     pub registered_to: Option<DateTime<Utc>>,
-    /// Case-sensitive substring of any question's description.
+    /// Substring of any question's description, ignoring case (Cyrillic included).
     pub text: Option<String>,
     /// Keyset pagination: only appeals with an id below this (newest first).
     pub before_id: Option<Id>,

@@ -269,7 +269,8 @@ pub(crate) const APPLICANT_COLUMNS: &str = "a.id, a.last_name, a.first_name, a.p
 pub(crate) struct AppealRow {
     id: i64,
     reg_year: i64,
-    reg_seq: i64,
+    /// Set in the registering transaction; never NULL once it has committed.
+    reg_seq: Option<i64>,
     applicant_id: Option<i64>,
     channel: String,
     legal_kind: String,
@@ -294,8 +295,9 @@ impl AppealRow {
         let reg_no = RegNo {
             year: i32::try_from(self.reg_year)
                 .map_err(|e| corrupt("appeals.reg_year", &self.reg_year.to_string(), e))?,
-            seq: u32::try_from(self.reg_seq)
-                .map_err(|e| corrupt("appeals.reg_seq", &self.reg_seq.to_string(), e))?,
+            seq: self.reg_seq.and_then(|s| u32::try_from(s).ok()).ok_or_else(|| {
+                corrupt("appeals.reg_seq", &format!("{:?}", self.reg_seq), "not a number")
+            })?,
         };
         Ok(Appeal {
             id: self.id,

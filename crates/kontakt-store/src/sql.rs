@@ -704,30 +704,13 @@ macro_rules! sql_store {
             fn register_appeal(&self, a: NewAppeal) -> StoreFuture<'_, Appeal> {
                 Box::pin(async move {
                     let mut tx = self.writer().begin().await?;
-                    // The counter row stays locked until commit, so concurrent registrations
-                    // queue here and a rolled-back one leaves no gap.
-                    let (seq,): (i64,) = sqlx::query_as(
-                        "INSERT INTO reg_counters (year, last_seq) VALUES ($1, 1) \
-                         ON CONFLICT (year) DO UPDATE SET last_seq = reg_counters.last_seq + 1 \
-                         RETURNING last_seq",
+                    let (appeal_id,): (i64,) = sqlx::query_as(
+                        "INSERT INTO appeals (reg_year, applicant_id, channel, legal_kind, \
+                         answer_channel, collective, call_id, operator_id, received_at, \
+                         registered_at, legal_due_at, repeat_of) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                     )
                     .bind(i64::from(a.reg_year))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let seq = u32::try_from(seq).ok().filter(|s| (1..=MAX_REG_SEQ).contains(s)).ok_or_else(
-                        || StoreError::Conflict(format!("registration numbers of {} are used up", a.reg_year)),
-                    )?;
-                    let reg_no = RegNo { year: a.reg_year, seq };
-                    let (appeal_id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO appeals (reg_no, reg_year, reg_seq, applicant_id, channel, \
-                         legal_kind, answer_channel, collective, call_id, operator_id, \
-                         received_at, registered_at, legal_due_at, repeat_of) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                         RETURNING id",
-                    )
-                    .bind(reg_no.to_string())
-                    .bind(i64::from(reg_no.year))
-                    .bind(i64::from(reg_no.seq))
                     .bind(a.applicant_id)
                     .bind(a.channel.as_str())
                     .bind(a.legal_kind.as_str())
@@ -758,7 +741,9 @@ macro_rules! sql_store {
                         },
                     )
                     .await?;
-                    for (i, q) in a.questions.iter().enumerate() {
+                    let mut questions = Vec::with_capacity(a.questions.len());
+                    for (i, q) in a.questions.into_iter().enumerate() {
+                        let position = i64::try_from(i + 1).unwrap_or(i64::MAX);
                         let addr = q.address.as_ref();
                         let em = q.emergency.as_ref();
                         let (question_id,): (i64,) = sqlx::query_as(
@@ -766,12 +751,12 @@ macro_rules! sql_store {
                              description, attributes, city, street, building, entrance, flat, \
                              floor, district, building_key, lat, lon, object_ref, is_emergency, \
                              discovered_at, nature, severity, sla_due_at, attention_at, \
-                             repeat_of, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-                             $23, $24) RETURNING id",
+                             repeat_of, created_at, search_text) VALUES ($1, $2, $3, $4, $5, $6, \
+                             $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+                             $21, $22, $23, $24, $25) RETURNING id",
                         )
                         .bind(appeal_id)
-                        .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))
+                        .bind(position)
                         .bind(&q.category_code)
                         .bind(&q.description)
                         .bind(to_json(&q.attributes))
@@ -794,10 +779,12 @@ macro_rules! sql_store {
                         .bind(q.attention_at)
                         .bind(q.repeat_of)
                         .bind(a.registered_at)
+                        .bind(q.description.to_lowercase())
                         .fetch_one(&mut *tx)
                         .await?;
+                        let mut assignments = Vec::new();
                         if let Some(assignment) = &q.assignment {
-                            Self::insert_assignment(
+                            let id = Self::insert_assignment(
                                 &mut tx,
                                 appeal_id,
                                 question_id,
@@ -806,10 +793,86 @@ macro_rules! sql_store {
                                 a.registered_at,
                             )
                             .await?;
+                            assignments.push(Assignment {
+                                id,
+                                question_id,
+                                executor_id: assignment.executor_id,
+                                state: kontakt_appeals::AssignmentState::Registered,
+                                result: None,
+                                issued_at: a.registered_at,
+                                accepted_at: None,
+                                due_at: assignment.due_at,
+                                closed_at: None,
+                                rework_count: 0,
+                                version: 0,
+                            });
                         }
+                        questions.push(Question {
+                            id: question_id,
+                            appeal_id,
+                            position,
+                            category_code: q.category_code,
+                            description: q.description,
+                            attributes: q.attributes,
+                            address: q.address,
+                            building_key: q.building_key,
+                            object_ref: q.object_ref,
+                            emergency: q.emergency,
+                            severity: q.severity,
+                            sla_due_at: q.sla_due_at,
+                            attention_at: q.attention_at,
+                            repeat_of: q.repeat_of,
+                            created_at: a.registered_at,
+                            assignments,
+                        });
                     }
+                    // Numbering comes last: the counter row stays locked until commit, so
+                    // concurrent registrations queue only for these two statements, and a
+                    // rolled-back registration leaves no gap.
+                    let (seq,): (i64,) = sqlx::query_as(
+                        "INSERT INTO reg_counters (year, last_seq) VALUES ($1, 1) \
+                         ON CONFLICT (year) DO UPDATE SET last_seq = reg_counters.last_seq + 1 \
+                         RETURNING last_seq",
+                    )
+                    .bind(i64::from(a.reg_year))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let seq = u32::try_from(seq)
+                        .ok()
+                        .filter(|s| (1..=MAX_REG_SEQ).contains(s))
+                        .ok_or_else(|| {
+                            StoreError::Conflict(format!(
+                                "registration numbers of {} are used up",
+                                a.reg_year
+                            ))
+                        })?;
+                    let reg_no = RegNo { year: a.reg_year, seq };
+                    sqlx::query("UPDATE appeals SET reg_seq = $1, reg_no = $2 WHERE id = $3")
+                        .bind(i64::from(seq))
+                        .bind(reg_no.to_string())
+                        .bind(appeal_id)
+                        .execute(&mut *tx)
+                        .await?;
                     tx.commit().await?;
-                    self.appeal(appeal_id).await
+                    // Everything returned is what was just written: no read-back needed.
+                    Ok(Appeal {
+                        id: appeal_id,
+                        reg_no,
+                        applicant_id: a.applicant_id,
+                        channel: a.channel,
+                        legal_kind: a.legal_kind,
+                        answer_channel: a.answer_channel,
+                        collective: a.collective,
+                        call_id: a.call_id,
+                        operator_id: a.operator_id,
+                        received_at: a.received_at,
+                        registered_at: a.registered_at,
+                        legal_due_at: a.legal_due_at,
+                        extended_due_at: None,
+                        extension_notice_sent_at: None,
+                        repeat_of: a.repeat_of,
+                        questions,
+                    })
                 })
             }
 
@@ -879,8 +942,9 @@ macro_rules! sql_store {
                             qb.push_bind(prefix.clone());
                         }
                         if let Some(text) = &f.text {
-                            qb.push(" AND q.description LIKE ");
-                            qb.push_bind(format!("%{}%", like_literal(text)));
+                            // Case-insensitive, Cyrillic included: both sides folded in Rust.
+                            qb.push(" AND q.search_text LIKE ");
+                            qb.push_bind(format!("%{}%", like_literal(&text.to_lowercase())));
                             qb.push(" ESCAPE '\\'");
                         }
                         qb.push(")");
@@ -978,7 +1042,7 @@ macro_rules! sql_store {
                     if version != c.expected_version {
                         return Err(StoreError::Stale { what: "assignment" });
                     }
-                    let (question_id,): (i64,) = sqlx::query_as(
+                    let updated: Option<(i64,)> = sqlx::query_as(
                         "UPDATE assignments SET state = $1, result = $2, \
                          accepted_at = COALESCE($3, accepted_at), \
                          closed_at = COALESCE($4, closed_at), due_at = COALESCE($5, due_at), \
@@ -993,8 +1057,11 @@ macro_rules! sql_store {
                     .bind(i64::from(c.rework_increment))
                     .bind(c.assignment_id)
                     .bind(c.expected_version)
-                    .fetch_one(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await?;
+                    // Zero rows: a concurrent change won the race between our read and write
+                    // (PostgreSQL re-checks the version after waiting for the row lock).
+                    let (question_id,) = updated.ok_or(StoreError::Stale { what: "assignment" })?;
                     Self::insert_timeline(
                         &mut tx,
                         TimelineWrite {
@@ -1083,14 +1150,20 @@ macro_rules! sql_store {
                 category_code: &'a str,
             ) -> StoreFuture<'a, Vec<PriorQuestion>> {
                 Box::pin(async move {
+                    // Two indexed lookups joined by UNION: an OR across the two tables
+                    // would make both databases scan every question.
                     let rows: Vec<PriorRow> = sqlx::query_as(
                         "SELECT q.appeal_id, q.id AS question_id, p.applicant_id, \
                          q.category_code, q.building_key, s.state, s.result, s.closed_at \
                          FROM questions q JOIN appeals p ON p.id = q.appeal_id \
                          LEFT JOIN assignments s ON s.id = \
                            (SELECT MIN(s2.id) FROM assignments s2 WHERE s2.question_id = q.id) \
-                         WHERE q.category_code = $1 \
-                         AND (p.applicant_id = $2 OR q.building_key = $3) \
+                         WHERE q.id IN ( \
+                           SELECT q1.id FROM questions q1 JOIN appeals p1 ON p1.id = q1.appeal_id \
+                           WHERE p1.applicant_id = $2 AND q1.category_code = $1 \
+                           UNION \
+                           SELECT q2.id FROM questions q2 \
+                           WHERE q2.building_key = $3 AND q2.category_code = $1) \
                          ORDER BY q.id DESC LIMIT 50",
                     )
                     .bind(category_code)

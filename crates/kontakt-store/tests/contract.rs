@@ -640,6 +640,13 @@ async fn list_filters_and_pages(store: Arc<dyn Store>) {
         })
         .await;
     assert_eq!(text.len(), 1);
+    // Case folding is the same on both backends, Cyrillic included.
+    let upper =
+        page(AppealFilter {
+            limit: 50, text: Some("ВИПАДОК 3".into()), ..Default::default()
+        })
+        .await;
+    assert_eq!(upper.len(), 1);
     let late = page(AppealFilter {
         limit: 50,
         registered_from: Some(at + Duration::minutes(5)),

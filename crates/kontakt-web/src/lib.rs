@@ -13,6 +13,7 @@ mod extract;
 mod openapi;
 pub mod registration;
 mod routes;
+pub mod seed;
 
 use std::sync::Arc;
 

@@ -40,7 +40,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         "  database: {} ({applied} migration(s) applied)",
         redact_url(config.database.url.expose())
     );
-    let seeded = crate::seed::reference(store.as_ref()).await?;
+    let seeded = kontakt_web::seed::reference(store.as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load the category tree: {}", e.message))?;
     if seeded > 0 {
         println!("  loaded the default category tree ({seeded} categories)");
     }

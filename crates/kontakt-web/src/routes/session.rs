@@ -93,7 +93,7 @@ pub(crate) async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(req): ApiJson<PasswordChange>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<impl IntoResponse> {
     if req.new_password.chars().count() < MIN_PASSWORD_LEN {
         return Err(ApiError::field(
             "new_password",
@@ -113,6 +113,12 @@ pub(crate) async fn change_password(
     .await
     .map_err(|_| ApiError::internal())?
     .ok_or_else(|| ApiError::field("old_password", "mismatch", "the old password is wrong"))??;
+    // The store ends every session of the user, this one included: clear its cookie too.
     state.store.set_password(caller.user.id, new_hash, false).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&auth::clear_cookie()).map_err(|_| ApiError::internal())?,
+    );
+    Ok((StatusCode::NO_CONTENT, headers))
 }

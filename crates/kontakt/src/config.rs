@@ -210,7 +210,9 @@ fn merge(base: &mut toml::Value, layer: toml::Value) {
 
 /// `KONTAKT_SECTION_KEY=value` sets `[section] key`. The value is read as the type the key
 /// already has (number, boolean or string), so `KONTAKT_AUTH_COOKIE_SECURE=true` is a bool.
-/// Unknown `KONTAKT_*` names are an error: a typo must not be silently ignored.
+/// A name that starts with a configuration section but names no key of it is an error, so a
+/// typo is not silently ignored; `KONTAKT_*` names outside every section (the test suite's
+/// `KONTAKT_TEST_PG_URL`, tools' own variables) are not configuration and are left alone.
 fn apply_env(
     tree: &mut toml::Value,
     env: impl IntoIterator<Item = (String, String)>,
@@ -218,10 +220,10 @@ fn apply_env(
     let Some(root) = tree.as_table_mut() else { bail!("internal error: configuration root") };
     for (name, value) in env {
         let Some(rest) = name.strip_prefix("KONTAKT_") else { continue };
-        if NOT_CONFIG_ENV.contains(&name.as_str()) {
+        let rest = rest.to_ascii_lowercase();
+        if !root.keys().any(|section| rest.starts_with(&format!("{section}_"))) {
             continue;
         }
-        let rest = rest.to_ascii_lowercase();
         let mut placed = false;
         for (section, table) in root.iter_mut() {
             let Some(key) = rest.strip_prefix(&format!("{section}_")) else { continue };
@@ -246,9 +248,6 @@ fn apply_env(
     }
     Ok(())
 }
-
-/// `KONTAKT_*` variables that are not configuration keys (the test suite's own).
-const NOT_CONFIG_ENV: &[&str] = &["KONTAKT_TEST_PG_URL", "KONTAKT_CONFIG"];
 
 #[cfg(test)]
 mod tests {
@@ -318,9 +317,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{e:#}").contains("KONTAKT_AUTH_SESSION_HOURS must be a whole number"));
-        let e = Config::load(None, env(&[("KONTAKT_NO_SUCH_KEY", "1")]), &Overrides::default())
-            .unwrap_err();
-        assert!(e.to_string().contains("unknown environment variable KONTAKT_NO_SUCH_KEY"));
+        let e =
+            Config::load(None, env(&[("KONTAKT_AUTH_SESION_HOURS", "1")]), &Overrides::default())
+                .unwrap_err();
+        assert!(e.to_string().contains("unknown environment variable KONTAKT_AUTH_SESION_HOURS"));
+        // Variables outside every section belong to other tools and are left alone.
+        Config::load(None, env(&[("KONTAKT_TEST_PG_URL", "postgres://x")]), &Overrides::default())
+            .unwrap();
         let e = Config::load(
             None,
             env(&[("KONTAKT_DATABASE_URL", "mysql://x")]),

@@ -20,6 +20,8 @@ pub(crate) struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
+    pub esl: EslConfig,
+    pub ivr: IvrConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -54,6 +56,28 @@ pub(crate) struct LogConfig {
     pub level: String,
     /// `text` for people, `json` for log collectors.
     pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct EslConfig {
+    /// FreeSWITCH's inbound Event Socket (event_socket.conf.xml `listen-ip:listen-port`).
+    pub(crate) address: String,
+    /// Its password; empty means "not configured yet". Never FreeSWITCH's default.
+    pub(crate) password: Secret,
+    /// Where Kontakt accepts FreeSWITCH's per-call outbound sockets
+    /// (`socket ${kontakt_esl_host}:${kontakt_esl_port} async full` in the dialplan).
+    pub(crate) listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct IvrConfig {
+    /// Directory of the IVR prompts as deploy/prompts/generate.sh lays them out:
+    /// `<dir>/<language>/<name>.wav`.
+    pub(crate) prompts_dir: PathBuf,
+    /// Languages the menu offers, first is the default.
+    pub(crate) languages: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -102,6 +126,25 @@ pub(crate) fn redact_url(url: &str) -> String {
 }
 
 pub(crate) const DEFAULT_DATA_DIR: &str = "kontakt-data";
+
+impl Default for EslConfig {
+    fn default() -> Self {
+        EslConfig {
+            address: "127.0.0.1:8021".to_string(),
+            password: Secret::new(""),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8084)),
+        }
+    }
+}
+
+impl Default for IvrConfig {
+    fn default() -> Self {
+        IvrConfig {
+            prompts_dir: PathBuf::from("/usr/share/freeswitch/sounds/kontakt"),
+            languages: vec!["uk".to_string(), "en".to_string()],
+        }
+    }
+}
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -181,6 +224,12 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes must be at least 1024");
         }
+        if self.esl.password.expose() == "ClueCon" {
+            bail!("esl.password is FreeSWITCH's well-known default: set a secret one");
+        }
+        if self.ivr.languages.is_empty() {
+            bail!("ivr.languages must name at least one language");
+        }
         Ok(())
     }
 
@@ -235,6 +284,15 @@ fn apply_env(
                 ),
                 toml::Value::Boolean(_) => toml::Value::Boolean(
                     value.parse().with_context(|| format!("{name} must be true or false"))?,
+                ),
+                // Lists are written comma-separated: KONTAKT_IVR_LANGUAGES=uk,en
+                toml::Value::Array(_) => toml::Value::Array(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| toml::Value::String(v.to_string()))
+                        .collect(),
                 ),
                 _ => toml::Value::String(value.clone()),
             };
@@ -292,13 +350,18 @@ mod tests {
             .unwrap();
         let c = Config::load(
             Some(&file),
-            env(&[("KONTAKT_AUTH_SESSION_HOURS", "4"), ("KONTAKT_AUTH_COOKIE_SECURE", "true")]),
+            env(&[
+                ("KONTAKT_AUTH_SESSION_HOURS", "4"),
+                ("KONTAKT_AUTH_COOKIE_SECURE", "true"),
+                ("KONTAKT_IVR_LANGUAGES", "uk, en,de"),
+            ]),
             &Overrides::default(),
         )
         .unwrap();
         assert_eq!(c.server.listen.port(), 9000);
         assert_eq!(c.auth.session_hours, 4);
         assert!(c.auth.cookie_secure);
+        assert_eq!(c.ivr.languages, ["uk", "en", "de"]);
         let c = Config::load(
             Some(&file),
             env(&[("KONTAKT_SERVER_LISTEN", "127.0.0.1:9100")]),

@@ -4,6 +4,7 @@
 // A command-line program: stdout is where its answers go (libraries must not print).
 #![allow(clippy::print_stdout)]
 
+mod checks;
 mod config;
 mod esl;
 mod seed;
@@ -112,7 +113,7 @@ fn run_online(cli: Cli) -> ExitCode {
             Command::Serve => serve::serve(config).await,
             Command::Migrate => serve::migrate(&config).await,
             Command::User(cmd) => users::run(&config, cmd).await,
-            Command::CheckConfig => serve::check_config(&config).await,
+            Command::CheckConfig => checks::check_config(&config).await,
             Command::Seed { demo, appeals } => seed::run(&config, demo, appeals).await,
             Command::Esl(_) | Command::Simulate(_) | Command::Staffing(_) => {
                 anyhow::bail!("internal error: offline commands run before the runtime starts")

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use kontakt_store::{NewUser, Role, Store};
 use kontakt_web::{AppState, WebSettings, auth};
 
@@ -89,20 +89,5 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("the HTTP server failed")?;
     println!("stopped");
-    Ok(())
-}
-
-pub(crate) async fn check_config(config: &Config) -> anyhow::Result<()> {
-    println!("configuration: ok");
-    println!("  listen:   {}", config.server.listen);
-    println!("  database: {}", redact_url(config.database.url.expose()));
-    let store = open_store(config).await?;
-    let pending = store.pending_migrations().await?;
-    if pending > 0 {
-        bail!(
-            "the database is reachable but {pending} migration(s) are pending: run `kontakt migrate`"
-        );
-    }
-    println!("  database reachable, schema current, {} user(s)", store.count_users().await?);
     Ok(())
 }

@@ -153,3 +153,79 @@ fn simulate_and_staffing_speak_json() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("must be a positive number"));
 }
+
+/// A one-connection stand-in for FreeSWITCH's event socket login, with the reply bytes of the
+/// captures (protocol_misc): `+OK accepted` for the right password, `-ERR invalid` otherwise.
+fn fake_event_socket(password: &'static str) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(b"Content-Type: auth/request\n\n").unwrap();
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        while !got.ends_with(b"\n\n") && s.read(&mut byte).unwrap() == 1 {
+            got.push(byte[0]);
+        }
+        let ok = got == format!("auth {password}\n\n").into_bytes();
+        let reply = if ok { "+OK accepted" } else { "-ERR invalid" };
+        s.write_all(format!("Content-Type: command/reply\nReply-Text: {reply}\n\n").as_bytes())
+            .unwrap();
+    });
+    addr
+}
+
+#[test]
+fn check_config_checks_the_event_socket_the_port_and_the_prompts() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("prompts");
+    let menu = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/prompts/menu.txt"
+    ))
+    .unwrap();
+    let names: Vec<&str> =
+        menu.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    std::fs::create_dir_all(prompts.join("uk")).unwrap();
+    for name in &names {
+        std::fs::write(prompts.join("uk").join(format!("{name}.wav")), b"RIFF").unwrap();
+    }
+    let check = |password: &str, esl: std::net::SocketAddr| {
+        kontakt(dir.path())
+            .env("KONTAKT_ESL_ADDRESS", esl.to_string())
+            .env("KONTAKT_ESL_PASSWORD", password)
+            .env("KONTAKT_ESL_LISTEN", "127.0.0.1:0")
+            .env("KONTAKT_IVR_PROMPTS_DIR", &prompts)
+            .env("KONTAKT_IVR_LANGUAGES", "uk")
+            .arg("check-config")
+            .output()
+            .unwrap()
+    };
+    // The schema must exist first: check-config only reports, it never migrates.
+    assert!(kontakt(dir.path()).arg("migrate").output().unwrap().status.success());
+
+    let good = check("s3cret", fake_event_socket("s3cret"));
+    let out = String::from_utf8_lossy(&good.stdout);
+    assert!(good.status.success(), "{out}");
+    assert!(out.contains("ok    event socket: logged in to"), "{out}");
+    assert!(out.contains(&format!("{} prompts × 1 language(s)", names.len())), "{out}");
+
+    let wrong = check("guess", fake_event_socket("s3cret"));
+    let out = String::from_utf8_lossy(&wrong.stdout);
+    assert!(!wrong.status.success());
+    assert!(out.contains("FAIL  event socket:") && out.contains("-ERR invalid"), "{out}");
+
+    std::fs::remove_file(prompts.join("uk").join(format!("{}.wav", names[0]))).unwrap();
+    let missing = check("s3cret", fake_event_socket("s3cret"));
+    let out = String::from_utf8_lossy(&missing.stdout);
+    assert!(!missing.status.success());
+    assert!(out.contains("FAIL  IVR prompts: 1 of"), "{out}");
+
+    let refused = kontakt(dir.path())
+        .env("KONTAKT_ESL_PASSWORD", "ClueCon")
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("well-known default"));
+}

@@ -142,8 +142,41 @@ pub enum ConnectionState {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Subscription {
+    /// The event list in the order FreeSWITCH needs: names, then `CUSTOM` and the
+    /// subclasses (every word after `CUSTOM` in an `event` command is a subclass, so
+    /// lists added at different times must be regrouped, not concatenated).
     events: Vec<String>,
+    names: Vec<String>,
+    subclasses: Vec<String>,
+    custom: bool,
     filters: Vec<(String, String)>,
+}
+
+impl Subscription {
+    /// Adds one `event` word list (FreeSWITCH's reading: words after `CUSTOM` are
+    /// subclasses).
+    fn add_events<'a>(&mut self, words: impl IntoIterator<Item = &'a str>) {
+        let mut after_custom = false;
+        for w in words {
+            let list = if w == "CUSTOM" {
+                self.custom = true;
+                after_custom = true;
+                continue;
+            } else if after_custom {
+                &mut self.subclasses
+            } else {
+                &mut self.names
+            };
+            if !list.iter().any(|x| x == w) {
+                list.push(w.to_owned());
+            }
+        }
+        self.events = self.names.clone();
+        if self.custom {
+            self.events.push("CUSTOM".into());
+            self.events.extend(self.subclasses.iter().cloned());
+        }
+    }
 }
 
 /// Counters of the client.
@@ -237,9 +270,10 @@ impl InboundClient {
         let (tx, rx) = queue::channel(config.queue.clone());
         let (state, _) = watch::channel(ConnectionState::Connecting { attempt: 1 });
         let shared = Arc::new(Shared {
-            subscription: Mutex::new(Subscription {
-                events: config.events.clone(),
-                filters: config.filters.clone(),
+            subscription: Mutex::new({
+                let mut s = Subscription { filters: config.filters.clone(), ..Default::default() };
+                s.add_events(config.events.iter().map(String::as_str));
+                s
             }),
             state,
             connections: Default::default(),
@@ -339,7 +373,7 @@ impl InboundClient {
     pub async fn subscribe(&self, events: &[&str]) -> Result<(), Error> {
         {
             let mut s = self.shared.subscription.lock().unwrap_or_else(PoisonError::into_inner);
-            s.events.extend(events.iter().map(|e| (*e).to_owned()));
+            s.add_events(events.iter().copied());
         }
         let events = events.iter().map(|e| (*e).to_owned()).collect();
         self.command(OwnedCommand::Event { format: self.format, events }).await.map(drop)
@@ -850,6 +884,24 @@ mod tests {
         );
         assert_eq!(wire_events(&["ALL".into()], true), ["ALL"]);
         assert_eq!(internal_only(&["HEARTBEAT".into()]), ["BACKGROUND_JOB"]);
+    }
+
+    #[test]
+    fn merged_subscriptions_keep_subclasses_after_custom() {
+        let mut s = Subscription::default();
+        s.add_events(["CHANNEL_CREATE", "CUSTOM", "kontakt::degraded_call"]);
+        assert_eq!(s.events, ["CHANNEL_CREATE", "CUSTOM", "kontakt::degraded_call"]);
+        s.add_events(["CHANNEL_ANSWER", "CHANNEL_CREATE", "CUSTOM", "callcenter::info"]);
+        assert_eq!(
+            s.events,
+            [
+                "CHANNEL_CREATE",
+                "CHANNEL_ANSWER",
+                "CUSTOM",
+                "kontakt::degraded_call",
+                "callcenter::info"
+            ]
+        );
     }
 
     #[test]

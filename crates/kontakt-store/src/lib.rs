@@ -96,14 +96,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         line: NewResponsibility,
         at: DateTime<Utc>,
-    ) -> StoreFuture<'_, Responsibility>;
-    fn responsibilities(&self) -> StoreFuture<'_, Vec<Responsibility>>;
+    ) -> StoreFuture<'_, ResponsibilityLine>;
+    fn responsibilities(&self) -> StoreFuture<'_, Vec<ResponsibilityLine>>;
     /// The lines whose category prefix covers `category_code` and which are valid at `at`.
     fn responsibilities_for<'a>(
         &'a self,
         category_code: &'a str,
         at: DateTime<Utc>,
-    ) -> StoreFuture<'a, Vec<Responsibility>>;
+    ) -> StoreFuture<'a, Vec<ResponsibilityLine>>;
 
     // Applicants.
     fn create_applicant(

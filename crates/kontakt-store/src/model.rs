@@ -135,19 +135,9 @@ pub struct NewExecutor {
     pub phone: Option<String>,
 }
 
-/// One line of the responsibility map: questions whose category code starts with
-/// `category_prefix`, in `district` (or anywhere when `None`) and at `building_key` (or any
-/// building when `None`), go to `executor_id` between `valid_from` and `valid_to`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Responsibility {
-    pub id: Id,
-    pub category_prefix: String,
-    pub district: Option<String>,
-    pub building_key: Option<String>,
-    pub executor_id: Id,
-    pub valid_from: DateTime<Utc>,
-    pub valid_to: Option<DateTime<Utc>>,
-}
+/// One line of the responsibility map is the domain's `ResponsibilityLine`: the store keeps
+/// it as it is, and `kontakt_appeals::route` reads it.
+pub use kontakt_appeals::ResponsibilityLine;
 
 #[derive(Debug, Clone)]
 pub struct NewResponsibility {

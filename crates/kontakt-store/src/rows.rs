@@ -176,9 +176,9 @@ pub(crate) struct ResponsibilityRow {
     valid_to: Option<DateTime<Utc>>,
 }
 
-impl From<ResponsibilityRow> for Responsibility {
+impl From<ResponsibilityRow> for ResponsibilityLine {
     fn from(r: ResponsibilityRow) -> Self {
-        Responsibility {
+        ResponsibilityLine {
             id: r.id,
             category_prefix: r.category_prefix,
             district: r.district,

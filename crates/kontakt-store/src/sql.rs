@@ -543,7 +543,7 @@ macro_rules! sql_store {
                 &self,
                 r: NewResponsibility,
                 at: DateTime<Utc>,
-            ) -> StoreFuture<'_, Responsibility> {
+            ) -> StoreFuture<'_, ResponsibilityLine> {
                 Box::pin(async move {
                     let row: ResponsibilityRow = sqlx::query_as(
                         "INSERT INTO responsibilities (category_prefix, district, building_key, \
@@ -564,7 +564,7 @@ macro_rules! sql_store {
                 })
             }
 
-            fn responsibilities(&self) -> StoreFuture<'_, Vec<Responsibility>> {
+            fn responsibilities(&self) -> StoreFuture<'_, Vec<ResponsibilityLine>> {
                 Box::pin(async move {
                     let rows: Vec<ResponsibilityRow> = sqlx::query_as(
                         "SELECT id, category_prefix, district, building_key, executor_id, \
@@ -572,7 +572,7 @@ macro_rules! sql_store {
                     )
                     .fetch_all(self.reader())
                     .await?;
-                    Ok(rows.into_iter().map(Responsibility::from).collect())
+                    Ok(rows.into_iter().map(ResponsibilityLine::from).collect())
                 })
             }
 
@@ -580,7 +580,7 @@ macro_rules! sql_store {
                 &'a self,
                 category_code: &'a str,
                 at: DateTime<Utc>,
-            ) -> StoreFuture<'a, Vec<Responsibility>> {
+            ) -> StoreFuture<'a, Vec<ResponsibilityLine>> {
                 Box::pin(async move {
                     // substr/length rather than LIKE: category codes contain '_', a wildcard.
                     let rows: Vec<ResponsibilityRow> = sqlx::query_as(
@@ -594,7 +594,7 @@ macro_rules! sql_store {
                     .bind(at)
                     .fetch_all(self.reader())
                     .await?;
-                    Ok(rows.into_iter().map(Responsibility::from).collect())
+                    Ok(rows.into_iter().map(ResponsibilityLine::from).collect())
                 })
             }
 

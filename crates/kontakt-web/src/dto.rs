@@ -527,8 +527,8 @@ pub struct ResponsibilityDto {
     pub valid_to: Option<DateTime<Utc>>,
 }
 
-impl From<store::Responsibility> for ResponsibilityDto {
-    fn from(r: store::Responsibility) -> Self {
+impl From<store::ResponsibilityLine> for ResponsibilityDto {
+    fn from(r: store::ResponsibilityLine) -> Self {
         ResponsibilityDto {
             id: r.id,
             category_prefix: r.category_prefix,

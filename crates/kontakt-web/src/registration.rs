@@ -248,20 +248,7 @@ pub(crate) async fn route(
     address: Option<&domain::Address>,
     at: DateTime<Utc>,
 ) -> ApiResult<Option<Id>> {
-    let lines: Vec<domain::ResponsibilityLine> = store
-        .responsibilities_for(category_code, at)
-        .await?
-        .into_iter()
-        .map(|r| domain::ResponsibilityLine {
-            id: r.id,
-            category_prefix: r.category_prefix,
-            district: r.district,
-            building_key: r.building_key,
-            executor_id: r.executor_id,
-            valid_from: r.valid_from,
-            valid_to: r.valid_to,
-        })
-        .collect();
+    let lines = store.responsibilities_for(category_code, at).await?;
     let building = address.map(domain::Address::building_key);
     let district = address.and_then(|a| a.district.as_deref());
     Ok(domain::route(&lines, category_code, district, building.as_deref(), at)

@@ -38,6 +38,9 @@ pub struct EmulatorConfig {
     /// Emit sofia's `CUSTOM sofia::pre_register` / `sofia::register_attempt` events for each
     /// incoming call (digest authentication of the caller, as the captured FreeSWITCH does).
     pub sip_auth_events: bool,
+    /// Events queued per connection before further events are lost (FreeSWITCH's
+    /// `MAX_QUEUE_LEN`, 100,000); a connection that lost more than 500 is disconnected.
+    pub max_event_queue: usize,
     /// Simulated duration of one `playback` / `uuid_broadcast` file, seconds.
     pub playback_secs: f64,
     /// Delay between the prompt of `play_and_get_digits` and the caller's first digit.
@@ -63,6 +66,7 @@ impl Default for EmulatorConfig {
             speed: 1.0,
             outbound_socket: None,
             echo_destinations: vec!["9196".into()],
+            max_event_queue: 100_000,
             dialplan_preamble: true,
             sip_auth_events: true,
             playback_secs: 3.0,

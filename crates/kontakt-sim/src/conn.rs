@@ -63,7 +63,7 @@ pub(crate) async fn serve(sim: Sim, stream: TcpStream, mode: Mode) {
         Mode::Outbound { uuid } => Some(uuid.clone()),
     };
     let inbound = controls.is_none();
-    let (id, mut rx) = sim.subscribe(inbound, controls.clone());
+    let (id, mut rx, queued) = sim.subscribe(inbound, controls.clone());
     let (mut rd, mut wr) = stream.into_split();
     let mut conn = Conn {
         sim: sim.clone(),
@@ -115,7 +115,10 @@ pub(crate) async fn serve(sim: Sim, stream: TcpStream, mode: Mode) {
                 }
             }
             msg = rx.recv() => match msg {
-                Some(Outgoing::Event(ev)) => conn.write_event(&ev),
+                Some(Outgoing::Event(ev)) => {
+                    queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    conn.write_event(&ev);
+                }
                 Some(Outgoing::Disconnect { linger }) => {
                     if let Mode::Outbound { uuid } = &conn.mode {
                         let name = sim

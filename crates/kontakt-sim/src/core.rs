@@ -3,6 +3,7 @@
 //! order is delivery order on every connection.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -87,6 +88,10 @@ impl Subscription {
 
 struct Subscriber {
     tx: mpsc::UnboundedSender<Outgoing>,
+    /// Events sent to the connection task and not yet taken by it.
+    queued: Arc<AtomicUsize>,
+    /// Events dropped because the queue was full (mod_event_socket's `lost_events`).
+    lost: usize,
     sub: Subscription,
     inbound: bool,
     /// Outbound socket: the channel it controls and whether it lingers.
@@ -244,9 +249,15 @@ pub struct Stats {
     pub outbound_connections: u64,
     /// Calls placed by `place_call` or a scenario.
     pub calls_placed: u64,
+    /// Events not delivered because a connection's queue was full.
+    pub events_dropped: u64,
 }
 
+/// mod_event_socket's `MAX_MISSED`: lost events before a slow listener is killed.
+pub(crate) const MAX_MISSED: usize = 500;
+
 pub(crate) struct Core {
+    max_queue: usize,
     seq: u64,
     next_sub: u64,
     subs: HashMap<u64, Subscriber>,
@@ -273,11 +284,13 @@ pub(crate) fn now_us() -> u64 {
 
 impl Shared {
     pub(crate) fn new(cfg: EmulatorConfig) -> Sim {
+        let max_queue = cfg.max_event_queue.max(1);
         Arc::new(Shared {
             cfg,
             core_uuid: uuid::Uuid::new_v4().to_string(),
             started: std::time::Instant::now(),
             core: Mutex::new(Core {
+                max_queue,
                 seq: 0,
                 next_sub: 1,
                 subs: HashMap::new(),
@@ -308,21 +321,30 @@ impl Shared {
         &self,
         inbound: bool,
         controls: Option<String>,
-    ) -> (u64, mpsc::UnboundedReceiver<Outgoing>) {
+    ) -> (u64, mpsc::UnboundedReceiver<Outgoing>, Arc<AtomicUsize>) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         let mut c = self.lock();
         let id = c.next_sub;
         c.next_sub += 1;
         c.subs.insert(
             id,
-            Subscriber { tx, sub: Subscription::default(), inbound, controls, linger: false },
+            Subscriber {
+                tx,
+                queued: queued.clone(),
+                lost: 0,
+                sub: Subscription::default(),
+                inbound,
+                controls,
+                linger: false,
+            },
         );
         if inbound {
             c.stats.inbound_connections += 1;
         } else {
             c.stats.outbound_connections += 1;
         }
-        (id, rx)
+        (id, rx, queued)
     }
 
     pub(crate) fn unsubscribe(&self, id: u64) {
@@ -395,13 +417,29 @@ impl Shared {
         h
     }
 
+    /// Queues an event for every subscriber that wants it. Like mod_event_socket, a
+    /// listener whose queue holds `max_event_queue` events loses the next ones, and is
+    /// disconnected once it has lost more than [`MAX_MISSED`].
     fn deliver(c: &mut Core, ev: Event) {
         let ev = Arc::new(ev);
-        for s in c.subs.values() {
-            if s.sub.wants(&ev) {
-                let _ = s.tx.send(Outgoing::Event(ev.clone()));
+        let max = c.max_queue;
+        let mut dropped = 0;
+        for s in c.subs.values_mut() {
+            if !s.sub.wants(&ev) {
+                continue;
             }
+            if s.queued.load(Ordering::Relaxed) >= max {
+                s.lost += 1;
+                dropped += 1;
+                if s.lost == MAX_MISSED + 1 {
+                    let _ = s.tx.send(Outgoing::Kill);
+                }
+                continue;
+            }
+            s.queued.fetch_add(1, Ordering::Relaxed);
+            let _ = s.tx.send(Outgoing::Event(ev.clone()));
         }
+        c.stats.events_dropped += dropped as u64;
     }
 
     /// Emits a non-channel event: base headers, then `extra`, then an optional body.

@@ -253,3 +253,34 @@ async fn dropping_outbound_connections_hangs_up_calls() {
     c.until_eof().await;
     assert!(emu.wait_idle(T).await);
 }
+
+#[tokio::test]
+async fn unreachable_socket_server_ends_the_call() {
+    // a port with nothing listening
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let emu = Emulator::start(EmulatorConfig {
+        listen: "127.0.0.1:0".into(),
+        heartbeat_secs: 0.0,
+        speed: 20.0,
+        outbound_socket: Some(addr),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut c = Client::connect(emu.inbound_addr()).await;
+    c.next().await;
+    c.cmd("auth ClueCon\n\n").await;
+    c.cmd("event plain CHANNEL_EXECUTE_COMPLETE CHANNEL_HANGUP_COMPLETE\n\n").await;
+    emu.place_call(&ScriptedCall::new("1000", "7002"));
+    loop {
+        let ev = c.until_event("CHANNEL_EXECUTE_COMPLETE").await;
+        if ev.application() == Some("socket") {
+            break;
+        }
+    }
+    let hc = c.until_event("CHANNEL_HANGUP_COMPLETE").await;
+    assert_eq!(hc.hangup_cause(), Some("NORMAL_CLEARING"));
+    assert!(emu.wait_idle(T).await);
+}

@@ -131,3 +131,25 @@ async fn heartbeat_interval_under_paused_time() {
     let ev = c.until_event("HEARTBEAT").await;
     assert_eq!(ev.header("Event-Info"), Some("System Ready"));
 }
+
+#[tokio::test]
+async fn slow_listener_loses_events_then_is_disconnected() {
+    let emu = Emulator::start(EmulatorConfig { max_event_queue: 50, ..cfg() }).await.unwrap();
+    let mut c = Client::connect(emu.inbound_addr()).await;
+    c.next().await;
+    c.cmd("auth ClueCon\n\n").await;
+    c.cmd("event plain HEARTBEAT\n\n").await;
+    // The client reads nothing while the switch produces events; its TCP buffers fill,
+    // then the emulator's queue, then events are lost and the listener is killed.
+    let mut emitted = 0u64;
+    while emu.stats().events_dropped <= 500 && emitted < 1_000_000 {
+        for _ in 0..1000 {
+            emu.heartbeat_now();
+        }
+        emitted += 1000;
+        tokio::task::yield_now().await;
+    }
+    assert!(emu.stats().events_dropped > 500, "{:?}", emu.stats());
+    let got = c.until_eof().await.len() as u64;
+    assert!(got < emitted, "{got} of {emitted}");
+}

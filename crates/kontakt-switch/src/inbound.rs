@@ -244,6 +244,8 @@ struct Shared {
     last_error: Mutex<Option<Error>>,
     /// Stop (instead of retrying) if the very first attempt fails.
     fail_fast: bool,
+    /// Set by `shutdown()`: interrupts a connection attempt or a backoff at once.
+    stop: watch::Sender<bool>,
     events: EventSender,
 }
 
@@ -279,6 +281,7 @@ impl InboundClient {
             connections: Default::default(),
             last_error: Mutex::new(None),
             fail_fast,
+            stop: watch::channel(false).0,
             events: tx,
         });
         let (requests, req_rx) = mpsc::channel(1024);
@@ -433,7 +436,8 @@ impl InboundClient {
     /// Stops the client: sends `exit` if connected, closes the socket and the event
     /// queue (the consumer drains it, then gets `Closed`).
     pub async fn shutdown(&self) {
-        let _ = self.requests.send(Request::Shutdown).await;
+        self.shared.stop.send_replace(true);
+        let _ = self.requests.try_send(Request::Shutdown);
         let mut state = self.state();
         let _ = timeout(Duration::from_secs(5), async {
             while !matches!(*state.borrow_and_update(), ConnectionState::Closed { .. }) {
@@ -509,9 +513,17 @@ async fn supervise(cfg: InboundConfig, shared: Arc<Shared>, mut req_rx: mpsc::Re
     let mut rng = rand::rngs::StdRng::from_os_rng();
     let mut failures: u32 = 0;
     let mut ever_connected = false;
+    let mut stop = shared.stop.subscribe();
     let reason = 'outer: loop {
+        if *stop.borrow_and_update() {
+            break "shut down".to_owned();
+        }
         set_state(&shared, ConnectionState::Connecting { attempt: failures + 1 });
-        let outcome = match timeout(cfg.connect_timeout, establish(&cfg, &shared)).await {
+        let attempt = tokio::select! {
+            r = timeout(cfg.connect_timeout, establish(&cfg, &shared)) => r,
+            _ = stop.wait_for(|s| *s) => break "shut down".to_owned(),
+        };
+        let outcome = match attempt {
             Ok(Ok(conn)) => {
                 ever_connected = true;
                 failures = 0;
@@ -550,6 +562,7 @@ async fn supervise(cfg: InboundConfig, shared: Arc<Shared>, mut req_rx: mpsc::Re
         loop {
             tokio::select! {
                 () = &mut sleep => break,
+                _ = stop.wait_for(|s| *s) => break 'outer "shut down".to_owned(),
                 req = req_rx.recv() => match req {
                     None | Some(Request::Shutdown) => break 'outer "shut down".to_owned(),
                     Some(req) => reject(req, Error::NotConnected { state: format!("reconnecting after: {reason}") }),
@@ -783,6 +796,13 @@ impl Dispatch<'_> {
     }
 }
 
+fn send_exit(session: &mut InboundSession, wtx: &mpsc::UnboundedSender<Vec<u8>>) {
+    let _ = session.send_command(&Command::Exit);
+    while let Some(bytes) = session.poll_transmit() {
+        let _ = wtx.send(bytes);
+    }
+}
+
 async fn run(
     conn: Conn,
     cfg: &InboundConfig,
@@ -803,6 +823,7 @@ async fn run(
         d.output(InboundOutput::Event(ev), "");
     }
     let mut last_rx = Instant::now();
+    let mut stop = shared.stop.subscribe();
     let end = 'conn: loop {
         let deadline = cfg.liveness_timeout.map(|t| last_rx + t);
         tokio::select! {
@@ -822,14 +843,15 @@ async fn run(
             },
             req = req_rx.recv() => match req {
                 None | Some(Request::Shutdown) => {
-                    let _ = session.send_command(&Command::Exit);
-                    while let Some(bytes) = session.poll_transmit() {
-                        let _ = wtx.send(bytes);
-                    }
+                    send_exit(&mut session, &wtx);
                     break End::Shutdown;
                 }
                 Some(req) => d.submit(&mut session, req),
             },
+            _ = stop.wait_for(|s| *s) => {
+                send_exit(&mut session, &wtx);
+                break End::Shutdown;
+            }
             () = sleep_until_opt(deadline) => {
                 let t = cfg.liveness_timeout.unwrap_or_default();
                 break End::Failed(Error::ConnectionLost {

@@ -137,7 +137,7 @@ pub enum RecvError {
 
 /// Estimated memory of an event: names, values, body, and 32 bytes per header for the
 /// index. (Allocator overhead and slack make the real figure higher: the slow-consumer test
-/// measured about 3.5 times this estimate in process RSS.)
+/// measured about 2.7 times this estimate in process RSS.)
 pub fn event_size(ev: &Event) -> usize {
     let headers: usize = ev.headers().iter().map(|(n, v)| n.len() + v.len() + 32).sum();
     headers + ev.body().map_or(0, str::len) + 64

@@ -80,7 +80,14 @@ pub async fn tail_with(opts: TailOptions, mut out: impl Write) -> Result<u64, Er
                     writeln!(out, "{}", serde_json::json!({"kontakt_tail": "events lost (output too slow)", "lost": n}))
                         .map_err(write_err)?;
                 }
-                Err(RecvError::Closed) => break,
+                Err(RecvError::Closed) => {
+                    // The client stopped by itself: a permanent error (e.g. the password
+                    // was changed on the switch while we were reconnecting).
+                    return match client.last_error() {
+                        Some(e) => Err(e),
+                        None => Ok(written),
+                    };
+                }
             },
             changed = state.changed() => {
                 if changed.is_err() { break; }

@@ -228,3 +228,43 @@ async fn shutdown_sends_exit_and_closes_the_queue() {
     assert!(matches!(err, Error::Shutdown), "{err:?}");
     let _ = T;
 }
+
+#[tokio::test]
+async fn shutdown_interrupts_a_hanging_connection_attempt() {
+    let fs = FakeSwitch::start("ClueCon").await;
+    let mut cfg = fs.config();
+    cfg.connect_timeout = Duration::from_secs(600);
+    let (client, _events) = InboundClient::start(cfg);
+    // Accepted, but no auth/request ever comes.
+    let (_stream, _) = within("accept", fs.listener.accept()).await.unwrap();
+    let mut state = client.state();
+    wait_state(&mut state, "connecting", |s| matches!(s, ConnectionState::Connecting { .. })).await;
+    let started = std::time::Instant::now();
+    within("shutdown", client.shutdown()).await;
+    assert!(matches!(*client.state().borrow(), ConnectionState::Closed { .. }));
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn userauth_credentials() {
+    let fs = FakeSwitch::start("unused").await;
+    let mut cfg = fs.config();
+    cfg.credentials = kontakt_switch::Credentials::User {
+        user: "kontakt@default".into(),
+        password: "s3cret".into(),
+    };
+    let (r, cmd) = within("connect", async {
+        tokio::join!(InboundClient::connect(cfg), async {
+            let mut c = fs.accept().await;
+            let cmd = c.read_command().await.unwrap();
+            c.reply("+OK accepted").await;
+            let ev = c.read_command().await.unwrap();
+            c.reply("+OK").await;
+            (cmd, ev, c)
+        })
+    })
+    .await;
+    r.unwrap();
+    assert_eq!(cmd.0.line(), "userauth kontakt@default:s3cret");
+    assert_eq!(cmd.1.name(), "event");
+}

@@ -71,7 +71,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Offline tools need neither the configuration nor the runtime.
     let offline = match cli.command {
-        Some(Command::Esl(cmd)) => Some(esl::run(cmd)),
+        Some(Command::Esl(cmd @ esl::EslCommand::Decode { .. })) => Some(esl::run(cmd)),
         Some(Command::Simulate(args)) => Some(simulate::simulate(args)),
         Some(Command::Staffing(args)) => Some(simulate::staffing(args)),
         other => {
@@ -115,7 +115,8 @@ fn run_online(cli: Cli) -> ExitCode {
             Command::User(cmd) => users::run(&config, cmd).await,
             Command::CheckConfig => checks::check_config(&config).await,
             Command::Seed { demo, appeals } => seed::run(&config, demo, appeals).await,
-            Command::Esl(_) | Command::Simulate(_) | Command::Staffing(_) => {
+            Command::Esl(cmd) => esl::tail(&config, cmd).await,
+            Command::Simulate(_) | Command::Staffing(_) => {
                 anyhow::bail!("internal error: offline commands run before the runtime starts")
             }
         }

@@ -229,3 +229,39 @@ fn check_config_checks_the_event_socket_the_port_and_the_prompts() {
         .unwrap();
     assert!(String::from_utf8_lossy(&refused.stderr).contains("well-known default"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esl_tail_prints_a_live_switch_s_events_as_json_lines() {
+    let emulator = kontakt_sim::Emulator::start(kontakt_sim::EmulatorConfig {
+        listen: "127.0.0.1:0".into(),
+        password: "s3cret".into(),
+        heartbeat_secs: 0.2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = kontakt(dir.path())
+        .args(["esl", "tail", "--address", &emulator.inbound_addr().to_string()])
+        .args(["--password", "s3cret", "--events", "HEARTBEAT"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        }),
+    )
+    .await
+    .expect("a heartbeat within 20 s")
+    .unwrap()
+    .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["event"]["Event-Name"], "HEARTBEAT", "{line}");
+}

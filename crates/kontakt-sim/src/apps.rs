@@ -133,7 +133,9 @@ fn finish(ctx: &mut Ctx) {
     for path in std::mem::take(&mut ctx.recordings) {
         chan::event(&ctx.sim, &ctx.uuid, "RECORD_STOP", &[("Record-File-Path", &path)]);
     }
-    if let Some(other) = ctx.bridge.borrow().clone() {
+    // (the watch's read guard must be gone before unbridge sends on it)
+    let other = ctx.bridge.borrow().clone();
+    if let Some(other) = other {
         chan::unbridge(&ctx.sim, &ctx.uuid, &other);
     }
     chan::teardown(&ctx.sim, &ctx.uuid);

@@ -449,6 +449,13 @@ pub(crate) fn answer(sim: &Shared, uuid: &str) -> bool {
 /// running application and then calls [`teardown`]). Returns false if unknown or already
 /// hanging up.
 pub(crate) fn hangup(sim: &Shared, uuid: &str, cause: &str) -> bool {
+    // switch_channel_str2cause: names (any case) or Q.850 numbers; unknown ones clear
+    // normally
+    let cause = cause.trim().to_ascii_uppercase();
+    let cause = match cause.parse::<u32>() {
+        Ok(n) => CAUSES.iter().find(|(_, q)| *q == n).map_or("NORMAL_CLEARING", |(c, _)| *c),
+        Err(_) => CAUSES.iter().find(|(c, _)| *c == cause).map_or("NORMAL_CLEARING", |(c, _)| *c),
+    };
     let mut c = sim.lock();
     let c = &mut *c;
     let ok = with(c, uuid, |ch| {
@@ -456,6 +463,8 @@ pub(crate) fn hangup(sim: &Shared, uuid: &str, cause: &str) -> bool {
             return false;
         }
         ch.hangup_cause = Some(cause.to_owned());
+        let q850 = CAUSES.iter().find(|(n, _)| *n == cause).map_or(16, |(_, q)| *q);
+        ch.set_var("hangup_cause_q850", &q850.to_string());
         ch.answer_state = "hangup";
         ch.hangup_us = now_us();
         add_stage(sim, ch, |s| &s.hangup);
@@ -484,6 +493,38 @@ pub(crate) fn hangup(sim: &Shared, uuid: &str, cause: &str) -> bool {
     }
     true
 }
+
+/// Hangup causes and their Q.850 codes (the ones a contact center meets).
+const CAUSES: &[(&str, u32)] = &[
+    ("UNALLOCATED_NUMBER", 1),
+    ("NO_ROUTE_DESTINATION", 3),
+    ("NORMAL_CLEARING", 16),
+    ("USER_BUSY", 17),
+    ("NO_USER_RESPONSE", 18),
+    ("NO_ANSWER", 19),
+    ("SUBSCRIBER_ABSENT", 20),
+    ("CALL_REJECTED", 21),
+    ("NUMBER_CHANGED", 22),
+    ("DESTINATION_OUT_OF_ORDER", 27),
+    ("INVALID_NUMBER_FORMAT", 28),
+    ("NORMAL_UNSPECIFIED", 31),
+    ("NORMAL_CIRCUIT_CONGESTION", 34),
+    ("NETWORK_OUT_OF_ORDER", 38),
+    ("NORMAL_TEMPORARY_FAILURE", 41),
+    ("SWITCH_CONGESTION", 42),
+    ("SERVICE_UNAVAILABLE", 63),
+    ("CHAN_NOT_IMPLEMENTED", 66),
+    ("RECOVERY_ON_TIMER_EXPIRE", 102),
+    ("ORIGINATOR_CANCEL", 487),
+    ("ALLOTTED_TIMEOUT", 602),
+    ("LOSE_RACE", 502),
+    ("MANAGER_REQUEST", 503),
+    ("BLIND_TRANSFER", 600),
+    ("ATTENDED_TRANSFER", 601),
+    ("USER_CHALLENGE", 603),
+    ("MEDIA_TIMEOUT", 604),
+    ("PICKED_OFF", 605),
+];
 
 /// The end of a channel after its applications completed: CS_HANGUP, CALLSTATE HANGUP,
 /// CS_REPORTING, CHANNEL_HANGUP_COMPLETE, (lingering outbound sockets are told here),

@@ -329,7 +329,10 @@ impl Conn {
             return;
         };
         self.format = fmt;
-        let names: Vec<String> = words.map(str::to_owned).collect();
+        // event names are case-insensitive (`event plain all`), subclasses are not
+        let names: Vec<String> = words
+            .map(|w| if w.contains("::") { w.to_owned() } else { w.to_ascii_uppercase() })
+            .collect();
         self.sim.update_sub(self.id, |s| {
             let mut custom = false;
             for n in names {

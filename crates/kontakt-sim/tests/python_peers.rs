@@ -163,3 +163,76 @@ async fn genesis_sees_what_kontakt_esl_sees() {
     };
     run_peer(&py, "genesis").await;
 }
+
+/// The peer is the outbound `socket` server: it answers, plays a prompt, collects the
+/// caller's digit with play_and_get_digits and hangs up.
+async fn run_outbound_peer(python: &str, peer: &str) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let script = format!("{}/tests/peers/peer_check.py", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(python)
+        .arg(&script)
+        .arg(format!("{peer}-outbound"))
+        .arg("127.0.0.1")
+        .arg(port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_line = async || {
+        tokio::time::timeout(LIMIT, lines.next_line())
+            .await
+            .expect("peer timed out")
+            .unwrap()
+            .unwrap_or_else(|| panic!("{peer} exited early (see stderr)"))
+    };
+    assert_eq!(next_line().await, "LISTENING");
+    let emu = Emulator::start(EmulatorConfig {
+        listen: "127.0.0.1:0".into(),
+        heartbeat_secs: 0.0,
+        speed: 20.0,
+        outbound_socket: Some(format!("127.0.0.1:{port}")),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut call = ScriptedCall::new("+31205550123", "7002");
+    call.digits = vec!["3".into()];
+    call.hangup_after_secs = Some(300.0);
+    let uuid = emu.place_call(&call);
+    let line = next_line().await;
+    let result: Value = serde_json::from_str(line.strip_prefix("RESULT ").unwrap()).unwrap();
+    assert_eq!(result["uuid"].as_str(), Some(uuid.as_str()), "{peer}: {result}");
+    assert_eq!(result["caller"].as_str(), Some("+31205550123"), "{peer}: {result}");
+    assert_eq!(result["digits"].as_str(), Some("3"), "{peer}: {result}");
+    let status = tokio::time::timeout(LIMIT, child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{peer} exited with {status}");
+    assert!(emu.wait_idle(LIMIT).await);
+    let rec = &emu.report()[0];
+    assert_eq!(rec.digits, "3");
+    assert!(rec.answered_us > 0);
+    assert_eq!(rec.hangup_cause.as_deref(), Some("NORMAL_CLEARING"));
+    println!("{peer} outbound: answered, played, read digit {}, hung up", rec.digits);
+}
+
+#[tokio::test]
+async fn greenswitch_outbound_server_drives_a_call() {
+    let Some(py) = python() else {
+        println!("KONTAKT_PY_PEERS not set: skipped (see tests/peers/setup.sh)");
+        return;
+    };
+    run_outbound_peer(&py, "greenswitch").await;
+}
+
+#[tokio::test]
+async fn genesis_outbound_server_drives_a_call() {
+    let Some(py) = python() else {
+        println!("KONTAKT_PY_PEERS not set: skipped (see tests/peers/setup.sh)");
+        return;
+    };
+    run_outbound_peer(&py, "genesis").await;
+}

@@ -2,11 +2,16 @@
 """Independent ESL clients against kontakt-sim: greenswitch (gevent) or genesis (asyncio).
 
 Usage: peer_check.py greenswitch|genesis HOST PORT PASSWORD
+       peer_check.py greenswitch-outbound|genesis-outbound HOST PORT
 
 Protocol with the Rust test (tests/python_peers.rs), one line each on stdout:
   READY                 authenticated and subscribed (`event plain ALL`); a bgapi was sent
   EVENT <json>          one event: {"seq", "name", "headers": {name: value}, "body"}
   DONE <count>          a HEARTBEAT arrived (the test's end marker); the script exits 0
+Outbound mode (the peer is the `socket` server the emulator connects to for a call):
+  LISTENING             the server accepts connections
+  RESULT <json>         {"uuid", "caller", "digits"} after answer, playback and
+                        play_and_get_digits; then the peer hangs the call up and exits
 Anything else goes to stderr. Exit status 2: the peer failed (message on stderr).
 """
 import json
@@ -96,7 +101,95 @@ def run_genesis(host, port, password):
     asyncio.run(main())
 
 
+PAGD = ("1", "1", "3", "5000", "#", "ivr/menu.wav", "ivr/invalid.wav", "choice", "\\d", "3000")
+
+
+def run_greenswitch_outbound(host, port):
+    import gevent
+    import greenswitch
+
+    finished = gevent.event.Event()
+
+    class App(object):
+        def __init__(self, session):
+            self.session = session
+
+        def run(self):
+            s = self.session
+            s.myevents()
+            s.linger()
+            s.answer()
+            s.playback("ivr/welcome.wav")
+            digits = s.play_and_get_digits(*PAGD)
+            out("RESULT " + json.dumps({
+                "uuid": s.uuid,
+                "caller": s.caller_id_number,
+                "digits": digits,
+            }))
+            s.hangup()
+            finished.set()
+
+    server = greenswitch.OutboundESLServer(bind_address=host, bind_port=port,
+                                          application=App, max_connections=5)
+    gevent.spawn(server.listen)
+    deadline = time.time() + TIMEOUT
+    while not server._running and time.time() < deadline:
+        gevent.sleep(0.01)
+    out("LISTENING")
+    if not finished.wait(TIMEOUT):
+        raise RuntimeError("no call completed within %ss" % TIMEOUT)
+    gevent.sleep(0.2)
+    server.stop()
+
+
+def run_genesis_outbound(host, port):
+    import asyncio
+    from genesis import Outbound
+
+    async def main():
+        finished = asyncio.Event()
+
+        async def handler(session):
+            await session.sendmsg("execute", "answer", block=True, timeout=TIMEOUT)
+            await session.sendmsg("execute", "playback", "ivr/welcome.wav", block=True,
+                                  timeout=TIMEOUT)
+            ev = await session.sendmsg("execute", "play_and_get_digits", " ".join(PAGD),
+                                       block=True, timeout=TIMEOUT)
+            out("RESULT " + json.dumps({
+                "uuid": session.uuid,
+                "caller": session.context.get("Caller-Caller-ID-Number"),
+                "digits": ev.get("variable_choice"),
+            }))
+            await session.sendmsg("hangup", "", "NORMAL_CLEARING")
+            finished.set()
+
+        server = Outbound(handler, host, port, events=True, linger=True)
+        await server.start(block=False)
+        out("LISTENING")
+        await asyncio.wait_for(finished.wait(), TIMEOUT)
+        await asyncio.sleep(0.2)
+        await server.stop()
+
+    asyncio.run(main())
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1].endswith("-outbound"):
+        which, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        try:
+            if which == "greenswitch-outbound":
+                run_greenswitch_outbound(host, port)
+            elif which == "genesis-outbound":
+                run_genesis_outbound(host, port)
+            else:
+                sys.stderr.write("unknown peer %s\n" % which)
+                return 64
+        except Exception as e:
+            import traceback
+            traceback.print_exc()
+            sys.stderr.write("peer %s failed: %r\n" % (which, e))
+            return 2
+        return 0
     if len(sys.argv) != 5:
         sys.stderr.write(__doc__)
         return 64

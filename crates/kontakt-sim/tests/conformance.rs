@@ -176,3 +176,27 @@ async fn originate_bgapi_xml() {
         check("originate_bgapi xml", &fixture("originate_bgapi/esl_xml.rx"), &actual, ORIG_IGNORE);
     assert_close(&r, 42);
 }
+
+#[test]
+fn compare_detects_differences() {
+    let raw = fixture("echo_9196/esl_plain.rx");
+    let e = shapes(&raw).unwrap();
+    let same = compare(&e, &e, &Options::default());
+    assert!(same.is_exact(), "{same}");
+    assert_eq!(same.matched, e.len());
+    // drop one event, rename a header in another, reorder two headers in a third
+    let mut a = e.clone();
+    let removed = a.remove(10);
+    a[20].headers[3] = "Renamed-Header".into();
+    a[25].headers.swap(0, 1);
+    let r = compare(&e, &a, &Options::default());
+    assert_eq!(r.missing.len(), 1, "{r}");
+    assert!(r.missing[0].1.ends_with(&removed.label), "{r}");
+    assert!(r.extra.is_empty(), "{r}");
+    assert_eq!(r.header_diffs.len(), 2, "{r}");
+    assert!(r.header_diffs.iter().any(|(_, d)| d.contains("Renamed-Header")), "{r}");
+    assert!(r.header_diffs.iter().any(|(_, d)| d.contains("different order")), "{r}");
+    // an ignored label disappears from both sides
+    let opts = Options { ignore: vec![removed.label.clone()], strict_variables: false };
+    assert!(compare(&e, &a, &opts).missing.is_empty());
+}

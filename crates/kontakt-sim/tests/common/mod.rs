@@ -10,6 +10,19 @@ use tokio::net::TcpStream;
 
 pub const T: Duration = Duration::from_secs(10);
 
+/// Backstop for a hang that no tokio timeout can catch (a blocked runtime thread): the
+/// whole test binary aborts after 5 minutes (every binary here finishes in seconds).
+pub fn watchdog() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_secs(300));
+            eprintln!("kontakt-sim tests: watchdog fired after 300 s, aborting");
+            std::process::abort();
+        });
+    });
+}
+
 pub fn fixture(path: &str) -> Vec<u8> {
     let p = format!("{}/../kontakt-esl/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
@@ -30,6 +43,7 @@ impl Client {
     }
 
     pub fn from_stream(stream: TcpStream) -> Client {
+        watchdog();
         Client { stream, dec: Decoder::new(), raw: Vec::new(), eof: false, pending: Vec::new() }
     }
 

@@ -165,7 +165,8 @@ async fn run(backend: &str, store: Arc<dyn Store>, appeals: usize) {
                 }
                 store
                     .register_appeal(NewAppeal {
-                        reg_year: 2026,
+                        // A few years of history: one year holds at most 999,999 numbers.
+                        reg_year: 2023 + i32::try_from(i % 3).unwrap(),
                         applicant_id,
                         channel: Channel::Phone,
                         legal_kind: LegalKind::Complaint,

@@ -1150,27 +1150,40 @@ macro_rules! sql_store {
                 category_code: &'a str,
             ) -> StoreFuture<'a, Vec<PriorQuestion>> {
                 Box::pin(async move {
-                    // Two indexed lookups joined by UNION: an OR across the two tables
-                    // would make both databases scan every question.
-                    let rows: Vec<PriorRow> = sqlx::query_as(
+                    if applicant_id.is_none() && building_key.is_none() {
+                        return Ok(Vec::new());
+                    }
+                    // Each present criterion is one indexed lookup, joined by UNION. An OR,
+                    // or a branch on a NULL parameter, lets the planners walk every question
+                    // of the category: millions in a city's history.
+                    let mut qb = QueryBuilder::<$db>::new(
                         "SELECT q.appeal_id, q.id AS question_id, p.applicant_id, \
                          q.category_code, q.building_key, s.state, s.result, s.closed_at \
                          FROM questions q JOIN appeals p ON p.id = q.appeal_id \
                          LEFT JOIN assignments s ON s.id = \
                            (SELECT MIN(s2.id) FROM assignments s2 WHERE s2.question_id = q.id) \
-                         WHERE q.id IN ( \
-                           SELECT q1.id FROM questions q1 JOIN appeals p1 ON p1.id = q1.appeal_id \
-                           WHERE p1.applicant_id = $2 AND q1.category_code = $1 \
-                           UNION \
-                           SELECT q2.id FROM questions q2 \
-                           WHERE q2.building_key = $3 AND q2.category_code = $1) \
-                         ORDER BY q.id DESC LIMIT 50",
-                    )
-                    .bind(category_code)
-                    .bind(applicant_id)
-                    .bind(building_key)
-                    .fetch_all(self.reader())
-                    .await?;
+                         WHERE q.id IN (",
+                    );
+                    if let Some(applicant_id) = applicant_id {
+                        qb.push(
+                            "SELECT q1.id FROM questions q1 WHERE q1.appeal_id IN \
+                             (SELECT p1.id FROM appeals p1 WHERE p1.applicant_id = ",
+                        );
+                        qb.push_bind(applicant_id);
+                        qb.push(") AND q1.category_code = ");
+                        qb.push_bind(category_code);
+                    }
+                    if let Some(building_key) = building_key {
+                        if applicant_id.is_some() {
+                            qb.push(" UNION ");
+                        }
+                        qb.push("SELECT q2.id FROM questions q2 WHERE q2.building_key = ");
+                        qb.push_bind(building_key);
+                        qb.push(" AND q2.category_code = ");
+                        qb.push_bind(category_code);
+                    }
+                    qb.push(") ORDER BY q.id DESC LIMIT 50");
+                    let rows: Vec<PriorRow> = qb.build_query_as().fetch_all(self.reader()).await?;
                     rows.into_iter().map(PriorRow::into_prior).collect()
                 })
             }

@@ -114,6 +114,15 @@ macro_rules! sql_store {
                     .collect()
             }
 
+            /// One appeal row looked up by id or number, with its questions and assignments.
+            async fn load_one_appeal(&self, row: Option<AppealRow>) -> Result<Appeal> {
+                let row = row.ok_or(StoreError::NotFound { what: "appeal" })?;
+                self.load_appeals(vec![row])
+                    .await?
+                    .pop()
+                    .ok_or(StoreError::NotFound { what: "appeal" })
+            }
+
             async fn load_applicants(&self, rows: Vec<ApplicantRow>) -> Result<Vec<Applicant>> {
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
@@ -884,11 +893,7 @@ macro_rules! sql_store {
                     .bind(id)
                     .fetch_optional(self.reader())
                     .await?;
-                    let row = row.ok_or(StoreError::NotFound { what: "appeal" })?;
-                    self.load_appeals(vec![row])
-                        .await?
-                        .pop()
-                        .ok_or(StoreError::NotFound { what: "appeal" })
+                    self.load_one_appeal(row).await
                 })
             }
 
@@ -900,11 +905,7 @@ macro_rules! sql_store {
                     .bind(reg_no.to_string())
                     .fetch_optional(self.reader())
                     .await?;
-                    let row = row.ok_or(StoreError::NotFound { what: "appeal" })?;
-                    self.load_appeals(vec![row])
-                        .await?
-                        .pop()
-                        .ok_or(StoreError::NotFound { what: "appeal" })
+                    self.load_one_appeal(row).await
                 })
             }
 

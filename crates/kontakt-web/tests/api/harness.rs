@@ -176,11 +176,7 @@ impl Env {
         pg_schema: Option<SchemaGuard>,
     ) -> Env {
         store.migrate().await.unwrap();
-        let mut categories = kontakt_appeals::default_categories();
-        categories.sort_by_key(|c| c.code.matches('.').count());
-        for c in categories {
-            store.upsert_category(c).await.unwrap();
-        }
+        kontakt_web::seed::reference(store.as_ref()).await.unwrap();
         let now = kontakt_web::registration::now();
         let executor = |code: &str| NewExecutor {
             code: code.into(),

@@ -6,6 +6,7 @@
 //! pool shape) lives in `sqlite.rs` and `pg.rs`. Queries are built at run time, not checked by
 //! `query!` macros, so building Kontakt never needs a live database.
 
+mod calls;
 mod error;
 mod model;
 mod pg;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kontakt_appeals::{Category, RegNo};
 
+pub use calls::*;
 pub use error::{Result, StoreError};
 pub use model::*;
 pub use pg::PgStore;
@@ -37,7 +39,7 @@ pub enum Backend {
 
 /// Everything Kontakt keeps. Every method is one transaction: it either happens whole or not
 /// at all, and a failure leaves what was stored unchanged.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: CallLog + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations that are not yet applied; returns how many ran.
     fn migrate(&self) -> StoreFuture<'_, usize>;

@@ -115,6 +115,8 @@ contract!(
     prior_questions_by_applicant_or_building,
     deadline_extension_is_recorded,
     audit_log_keeps_entries,
+    call_records_replay_idempotently,
+    call_ops_on_unknown_calls_apply_nothing,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------
@@ -730,4 +732,115 @@ async fn audit_log_keeps_entries(store: Arc<dyn Store>) {
     }
     let log = store.audit_log(2).await.unwrap();
     assert_eq!(log.iter().map(|e| e.subject_id.as_str()).collect::<Vec<_>>(), ["2", "1"]);
+}
+
+fn call_key(uuid: &str) -> CallKey {
+    CallKey { node: "fs1".into(), uuid: uuid.into() }
+}
+
+fn open_call(uuid: &str, at: DateTime<Utc>) -> CallOp {
+    CallOp::Open(NewCallRecord {
+        key: call_key(uuid),
+        direction: "inbound".into(),
+        caller: Some("+380501234567".into()),
+        caller_raw: "<sip:0501234567@carrier>".into(),
+        presentation: "number".into(),
+        dialled: "1580".into(),
+        line: Some("short".into()),
+        carrier: None,
+        started_at: at,
+    })
+}
+
+async fn call_records_replay_idempotently(store: Arc<dyn Store>) {
+    reference(&*store).await;
+    let at = t("2026-03-02T09:00:00Z");
+    let registered = store
+        .register_appeal(appeal(None, vec![question("water.no_cold_water", None, at)], at))
+        .await
+        .unwrap();
+    let key = call_key("u-1");
+    let ops = vec![
+        open_call("u-1", at),
+        CallOp::Step {
+            key: key.clone(),
+            seq: 1,
+            at,
+            kind: "ivr".into(),
+            detail: serde_json::json!({"menu": "main", "digits": "1"}),
+        },
+        CallOp::Update {
+            key: key.clone(),
+            set: CallUpdate {
+                queue: Some("general".into()),
+                queued_at: Some(at + Duration::seconds(20)),
+                ..Default::default()
+            },
+        },
+        CallOp::Update {
+            key: key.clone(),
+            set: CallUpdate {
+                connected_at: Some(at + Duration::seconds(40)),
+                ended_at: Some(at + Duration::seconds(160)),
+                talk_ms: Some(120_000),
+                hangup_cause: Some("NORMAL_CLEARING".into()),
+                status: Some(CallStatus::Ended),
+                ..Default::default()
+            },
+        },
+        CallOp::Link {
+            key: key.clone(),
+            link: CallLink::Appeal(registered.id),
+            by: Some(7),
+            at: at + Duration::seconds(200),
+        },
+    ];
+    store.apply_call_ops(&ops).await.unwrap();
+    let first = store.call_record(&key).await.unwrap().unwrap();
+    // The journal may replay a batch that already reached the database: nothing changes.
+    store.apply_call_ops(&ops).await.unwrap();
+    let again = store.call_record(&key).await.unwrap().unwrap();
+    assert_eq!(first, again);
+    assert_eq!(first.steps.len(), 1);
+    assert_eq!(first.steps[0].detail["digits"], "1");
+    assert_eq!(first.last_seq, 1);
+    assert_eq!(first.queue.as_deref(), Some("general"));
+    assert_eq!(first.queued_at, Some(at + Duration::seconds(20)));
+    assert_eq!(first.talk_ms, Some(120_000));
+    assert_eq!(first.link, Some(CallLink::Appeal(registered.id)));
+    assert_eq!(first.status, CallStatus::Closed);
+    let counts = store.call_counts().await.unwrap();
+    assert_eq!(
+        (counts.total, counts.connected, counts.linked_to_appeal, counts.live),
+        (1, 1, 1, 0)
+    );
+    assert_eq!(store.calls_known(&["u-1".into(), "u-2".into()]).await.unwrap(), ["u-1"]);
+}
+
+async fn call_ops_on_unknown_calls_apply_nothing(store: Arc<dyn Store>) {
+    let at = t("2026-03-02T09:00:00Z");
+    let err = store
+        .apply_call_ops(&[
+            open_call("u-1", at),
+            CallOp::Update { key: call_key("u-missing"), set: CallUpdate::default() },
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    assert_eq!(store.call_record(&call_key("u-1")).await.unwrap(), None);
+    // A link to an appeal that does not exist is refused, and the call stays live.
+    store.apply_call_ops(&[open_call("u-1", at)]).await.unwrap();
+    let err = store
+        .apply_call_ops(&[CallOp::Link {
+            key: call_key("u-1"),
+            link: CallLink::Appeal(999_999),
+            by: None,
+            at,
+        }])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::MissingReference(_)), "{err:?}");
+    let live = store.calls_in_status(CallStatus::Live, Some("fs1")).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].link, None);
 }

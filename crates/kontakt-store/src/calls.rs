@@ -392,7 +392,7 @@ macro_rules! call_log {
                 }
                 CallOp::Update { key, set } => {
                     let id = call_id(tx, key).await?;
-                    let mut q: QueryBuilder<$db> = QueryBuilder::new("UPDATE calls SET status = status");
+                    let mut q: QueryBuilder<$db> = QueryBuilder::new("UPDATE calls SET node = node");
                     macro_rules! col {
                         ($name:literal, $v:expr) => {
                             if let Some(v) = $v {

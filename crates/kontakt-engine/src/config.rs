@@ -1,0 +1,356 @@
+//! The contact center as configuration: lines, the IVR menu, queues, operators, outcomes.
+//!
+//! Read from the `[callcenter]` table of `kontakt.toml` (documented key by key in
+//! `deploy/kontakt.example.toml`). `Default` is a working center for the demo and a first
+//! installation: the short number 15-80 and three ordinary numbers, a Ukrainian/English
+//! menu with an emergency queue that goes first, and the usual non-appeal outcomes.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the engine needs besides the store and the switch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// The hotline's numbers. A call's line is taken from the dialplan's `kontakt_line`
+    /// variable when it is set, else from the dialled number.
+    pub lines: Vec<LineConfig>,
+    /// Prompt languages, the first is the default; with two or more the caller is asked.
+    pub languages: Vec<String>,
+    /// Where prompts live on the FreeSWITCH nodes: `<dir>/<language>/<name>.wav`. The
+    /// dialplan's `kontakt_prompts_dir` wins when set.
+    pub prompts_dir: String,
+    /// Music on hold while waiting (a FreeSWITCH file or `local_stream://` URL).
+    pub music_on_hold: String,
+    /// The main menu, read once per call (up to `menu_tries` times on a wrong digit).
+    pub menu: Vec<MenuItem>,
+    pub menu_tries: u32,
+    /// Seconds to wait for a digit after each prompt.
+    pub digit_timeout_secs: u32,
+    pub queues: Vec<QueueSetup>,
+    /// The queue a call goes to when the caller presses nothing.
+    pub default_queue: String,
+    pub operators: Vec<OperatorSetup>,
+    /// Non-appeal outcomes an operator may give an answered call.
+    pub outcomes: Vec<String>,
+    /// Pause reasons an operator may choose.
+    pub pause_reasons: Vec<String>,
+    /// Record calls with `uuid_record` from the moment an operator answers.
+    pub recording: RecordingConfig,
+    /// A caller who hung up after waiting at least this long gets a callback task.
+    pub abandoned_callback_after_secs: Option<u64>,
+    /// Offer a queued callback (press 1 while waiting) after this many seconds of waiting.
+    pub offer_callback_after_secs: Option<u64>,
+    /// Blind-transfer targets: executors' dispatch lines and emergency services.
+    pub directory: Vec<TransferTarget>,
+    /// How callbacks dial a citizen: `{number}` is replaced by the E.164 number.
+    pub callback_dial: String,
+    /// Caller id presented on callbacks.
+    pub callback_caller_id: String,
+    /// Supervisors' phones for listen/whisper/barge, by username.
+    pub supervisors: Vec<SupervisorSetup>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            lines: vec![
+                LineConfig::new("1580", "short_1580", None),
+                LineConfig::new("+380617871580", "city_landline", Some("ukrtelecom")),
+                LineConfig::new("+380677871580", "mobile_kyivstar", Some("kyivstar")),
+                LineConfig::new("+380637871580", "mobile_lifecell", Some("lifecell")),
+            ],
+            languages: vec!["uk".into(), "en".into()],
+            prompts_dir: "/usr/share/freeswitch/sounds/kontakt".into(),
+            music_on_hold: "local_stream://moh".into(),
+            menu: vec![
+                MenuItem {
+                    digit: "1".into(),
+                    label: "emergency".into(),
+                    action: MenuAction::Queue { queue: "emergency".into(), priority: 9 },
+                },
+                MenuItem {
+                    digit: "2".into(),
+                    label: "housing".into(),
+                    action: MenuAction::Queue { queue: "general".into(), priority: 0 },
+                },
+                MenuItem {
+                    digit: "3".into(),
+                    label: "status".into(),
+                    action: MenuAction::AppealStatus,
+                },
+                MenuItem {
+                    digit: "4".into(),
+                    label: "callback".into(),
+                    action: MenuAction::Callback { queue: "general".into() },
+                },
+                MenuItem {
+                    digit: "0".into(),
+                    label: "operator".into(),
+                    action: MenuAction::Queue { queue: "general".into(), priority: 0 },
+                },
+            ],
+            menu_tries: 3,
+            digit_timeout_secs: 5,
+            queues: vec![
+                QueueSetup { name: "emergency".into(), ..QueueSetup::default() },
+                QueueSetup { name: "general".into(), ..QueueSetup::default() },
+            ],
+            default_queue: "general".into(),
+            operators: Vec::new(),
+            outcomes: vec![
+                "consultation".into(),
+                "wrong_number".into(),
+                "silent_line".into(),
+                "test".into(),
+            ],
+            pause_reasons: vec![
+                "break".into(),
+                "lunch".into(),
+                "training".into(),
+                "outbound_work".into(),
+            ],
+            recording: RecordingConfig::default(),
+            abandoned_callback_after_secs: Some(30),
+            offer_callback_after_secs: None,
+            directory: vec![
+                TransferTarget::new("101", "Пожежна служба / Fire", "kontakt_emergency_101"),
+                TransferTarget::new("103", "Швидка допомога / Ambulance", "kontakt_emergency_103"),
+                TransferTarget::new("104", "Газова служба / Gas", "kontakt_emergency_104"),
+                TransferTarget::new("water", "Водоканал: диспетчер", "kontakt_dispatch_water"),
+            ],
+            callback_dial: "sofia/gateway/carrier/{number}".into(),
+            callback_caller_id: "1580".into(),
+            supervisors: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineConfig {
+    /// As dialled: the short number or E.164.
+    pub number: String,
+    pub name: String,
+    #[serde(default)]
+    pub carrier: Option<String>,
+}
+
+impl LineConfig {
+    fn new(number: &str, name: &str, carrier: Option<&str>) -> Self {
+        LineConfig { number: number.into(), name: name.into(), carrier: carrier.map(Into::into) }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MenuItem {
+    pub digit: String,
+    /// Recorded in the call's IVR path and shown in the screen-pop.
+    pub label: String,
+    pub action: MenuAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
+pub enum MenuAction {
+    /// Queue the call with this priority class (higher goes first).
+    Queue { queue: String, priority: u8 },
+    /// Self-service: the status of an appeal by its registration number.
+    AppealStatus,
+    /// Leave the line; an operator calls back.
+    Callback { queue: String },
+    /// Play a prompt and hang up.
+    Message { prompt: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueSetup {
+    pub name: String,
+    pub ring_timeout_secs: u64,
+    /// Service-level threshold.
+    pub sl_threshold_secs: u64,
+    /// Seconds between position/estimated-wait announcements (0: never).
+    pub announce_every_secs: u64,
+    /// Sticky routing: a caller is offered to the operator who handled them within this
+    /// many hours first.
+    pub sticky_hours: u64,
+    /// How long a sticky call waits for its operator before anyone may take it.
+    pub sticky_wait_secs: u64,
+    pub callback_attempts: u32,
+    pub callback_retry_secs: u64,
+}
+
+impl Default for QueueSetup {
+    fn default() -> Self {
+        QueueSetup {
+            name: String::new(),
+            ring_timeout_secs: 15,
+            sl_threshold_secs: 20,
+            announce_every_secs: 45,
+            sticky_hours: 72,
+            sticky_wait_secs: 20,
+            callback_attempts: 3,
+            callback_retry_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorSetup {
+    /// The operator's Kontakt user name.
+    pub username: String,
+    /// How to ring the operator: `user/1001`, `sofia/gateway/…`, a WebRTC endpoint.
+    pub endpoint: String,
+    /// The extension recorded in the supervisors' spymap (defaults to the user part).
+    #[serde(default)]
+    pub extension: Option<String>,
+    /// Queue names; empty means every queue.
+    #[serde(default)]
+    pub queues: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisorSetup {
+    pub username: String,
+    pub endpoint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingConfig {
+    pub enabled: bool,
+    /// Directory on the FreeSWITCH node; files are `<dir>/<yyyy>/<mm>/<dd>/<uuid>.wav`.
+    pub dir: String,
+    /// Kept for this many days (enforced by the deployment's cleanup timer).
+    pub retention_days: u32,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            enabled: true,
+            dir: "/var/lib/freeswitch/recordings/kontakt".into(),
+            retention_days: 90,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferTarget {
+    pub code: String,
+    pub name: String,
+    /// Dialplan extension the call is transferred to (`uuid_transfer <uuid> <extension>`).
+    pub extension: String,
+}
+
+impl TransferTarget {
+    fn new(code: &str, name: &str, extension: &str) -> Self {
+        TransferTarget { code: code.into(), name: name.into(), extension: extension.into() }
+    }
+}
+
+/// A configuration mistake, named precisely.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("menu digit {0:?} names queue {1:?}, which is not configured")]
+    UnknownQueue(String, String),
+    #[error("default_queue {0:?} is not configured")]
+    UnknownDefaultQueue(String),
+    #[error("queue {0:?} is configured twice")]
+    DuplicateQueue(String),
+    #[error("menu digit {0:?} is used twice")]
+    DuplicateDigit(String),
+    #[error("menu digit {0:?} must be one of 0-9, * or #")]
+    BadDigit(String),
+    #[error("operator {0:?} lists queue {1:?}, which is not configured")]
+    OperatorQueue(String, String),
+    #[error("at least one language is needed")]
+    NoLanguage,
+    #[error("callback_dial must contain {{number}}")]
+    CallbackDial,
+}
+
+impl EngineConfig {
+    /// Checks what serde cannot: references between sections.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.languages.is_empty() {
+            return Err(ConfigError::NoLanguage);
+        }
+        if !self.callback_dial.contains("{number}") {
+            return Err(ConfigError::CallbackDial);
+        }
+        let mut names = std::collections::HashSet::new();
+        for q in &self.queues {
+            if !names.insert(q.name.as_str()) {
+                return Err(ConfigError::DuplicateQueue(q.name.clone()));
+            }
+        }
+        if !names.contains(self.default_queue.as_str()) {
+            return Err(ConfigError::UnknownDefaultQueue(self.default_queue.clone()));
+        }
+        let mut digits = std::collections::HashSet::new();
+        for m in &self.menu {
+            if m.digit.len() != 1
+                || !m.digit.chars().all(|c| c.is_ascii_digit() || c == '*' || c == '#')
+            {
+                return Err(ConfigError::BadDigit(m.digit.clone()));
+            }
+            if !digits.insert(m.digit.as_str()) {
+                return Err(ConfigError::DuplicateDigit(m.digit.clone()));
+            }
+            if let MenuAction::Queue { queue, .. } | MenuAction::Callback { queue } = &m.action
+                && !names.contains(queue.as_str())
+            {
+                return Err(ConfigError::UnknownQueue(m.digit.clone(), queue.clone()));
+            }
+        }
+        for o in &self.operators {
+            if let Some(q) = o.queues.iter().find(|q| !names.contains(q.as_str())) {
+                return Err(ConfigError::OperatorQueue(o.username.clone(), q.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The line a dialled number belongs to.
+    pub fn line_for(&self, dialled: &str) -> Option<&LineConfig> {
+        let norm = |s: &str| s.chars().filter(|c| c.is_ascii_digit()).collect::<String>();
+        let d = norm(dialled);
+        self.lines.iter().find(|l| {
+            let n = norm(&l.number);
+            !n.is_empty() && (d == n || (n.len() > 9 && d.ends_with(&n[n.len() - 9..])))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_finds_lines_in_any_form() {
+        let c = EngineConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.line_for("1580").map(|l| l.name.as_str()), Some("short_1580"));
+        assert_eq!(c.line_for("0677871580").map(|l| l.name.as_str()), Some("mobile_kyivstar"));
+        assert_eq!(c.line_for("+380617871580").map(|l| l.name.as_str()), Some("city_landline"));
+        assert_eq!(c.line_for("9196"), None);
+    }
+
+    #[test]
+    fn references_are_checked() {
+        let mut c = EngineConfig::default();
+        c.menu[0].action = MenuAction::Queue { queue: "nope".into(), priority: 1 };
+        assert_eq!(c.validate(), Err(ConfigError::UnknownQueue("1".into(), "nope".into())));
+        let mut c = EngineConfig::default();
+        c.menu[1].digit = "1".into();
+        assert_eq!(c.validate(), Err(ConfigError::DuplicateDigit("1".into())));
+        let mut c = EngineConfig::default();
+        c.callback_dial = "sofia/gateway/x/".into();
+        assert_eq!(c.validate(), Err(ConfigError::CallbackDial));
+    }
+}

@@ -1,0 +1,4 @@
+mod caller;
+mod config;
+pub use caller::*;
+pub use config::*;

@@ -109,10 +109,12 @@ impl Decoder {
                         Err(e) => return Err(self.fail(e)),
                         Ok(None) => return Ok(None),
                         Ok(Some(end)) => {
-                            let head = self.buf.split_to(end);
+                            let head = self.buf.get(..end).unwrap_or_default();
+                            let parsed = parse_head(head, n, &self.limits, &mut self.scratch);
+                            self.buf.advance(end);
                             self.consumed += end as u64;
                             self.state = State::Head { line_start: 0, lines: 0 };
-                            let headers = match self.parse_head(&head) {
+                            let headers = match parsed {
                                 Ok(h) => h,
                                 Err(e) => return Err(self.fail(e)),
                             };
@@ -215,23 +217,6 @@ impl Decoder {
         }
     }
 
-    fn parse_head(&mut self, head: &[u8]) -> Result<Headers, DecodeError> {
-        let text = crate::percent::lossy(head);
-        let mut headers = Headers::with_capacity(text.len(), 4);
-        crate::headers::parse_block(
-            &text,
-            true,
-            self.limits.max_headers,
-            &mut headers,
-            &mut self.scratch,
-        )
-        .map_err(|e| match e {
-            BlockError::NoColon(line) => DecodeError::MalformedHeaderLine { line },
-            BlockError::TooMany => DecodeError::TooManyHeaders { limit: self.limits.max_headers },
-        })?;
-        Ok(headers)
-    }
-
     fn content_length(&self, headers: &Headers) -> Result<usize, DecodeError> {
         let Some(v) = headers.get("Content-Length") else {
             return Ok(0);
@@ -250,4 +235,32 @@ impl Decoder {
             Err(_) => Err(DecodeError::ContentLengthTooLarge { length: u64::MAX, limit }),
         }
     }
+}
+
+/// Parses the outer header block `head` (up to and including its blank line), which has
+/// `lines` header lines. The plain-event fast path does the work when the block is valid
+/// UTF-8 and every line is a `Name: value` header (then it finds exactly `lines`
+/// headers); otherwise the strict general parser runs, replaces invalid UTF-8 before
+/// decoding as it always did, and reports a malformed line.
+fn parse_head(
+    head: &[u8],
+    lines: usize,
+    limits: &Limits,
+    scratch: &mut Vec<u8>,
+) -> Result<Headers, DecodeError> {
+    let text = crate::percent::lossy(head);
+    if matches!(text, std::borrow::Cow::Borrowed(_))
+        && let Ok(Some((headers, _))) = Headers::parse_block_owned(head, limits.max_headers)
+        && headers.len() == lines
+    {
+        return Ok(headers);
+    }
+    let mut headers = Headers::with_capacity(text.len(), 4);
+    crate::headers::parse_block(&text, true, limits.max_headers, &mut headers, scratch).map_err(
+        |e| match e {
+            BlockError::NoColon(line) => DecodeError::MalformedHeaderLine { line },
+            BlockError::TooMany => DecodeError::TooManyHeaders { limit: limits.max_headers },
+        },
+    )?;
+    Ok(headers)
 }

@@ -92,22 +92,23 @@ impl Headers {
 
     /// The first value of `name` (ASCII case-insensitive), if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|e| {
-                e.name_end - e.start == name.len() && self.name_of(e).eq_ignore_ascii_case(name)
-            })
-            .map(|e| self.value_of(e))
+        self.entries.iter().find(|e| self.is_named(e, name)).map(|e| self.value_of(e))
+    }
+
+    /// Whether `e` is called `name`, ignoring ASCII case: lengths first, then the exact
+    /// bytes (one `memcmp`; callers nearly always spell names as FreeSWITCH does), then
+    /// the case-folding comparison.
+    #[inline]
+    fn is_named(&self, e: &Entry, name: &str) -> bool {
+        e.name_end - e.start == name.len() && {
+            let n = self.name_of(e);
+            n == name || n.eq_ignore_ascii_case(name)
+        }
     }
 
     /// Every value of `name` in arrival order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.entries
-            .iter()
-            .filter(move |e| {
-                e.name_end - e.start == name.len() && self.name_of(e).eq_ignore_ascii_case(name)
-            })
-            .map(|e| self.value_of(e))
+        self.entries.iter().filter(move |e| self.is_named(e, name)).map(|e| self.value_of(e))
     }
 
     /// Removes every header called `name` (case-insensitive); returns how many there were.
@@ -379,9 +380,13 @@ impl<'a> PlainScan<'a> {
             if self.entries.len() >= max_headers {
                 return Err(BlockError::TooMany);
             }
+            // FreeSWITCH writes one space after the colon; libesl skips any number.
             let mut vs = c + 1;
-            while vs < le && self.input.get(vs) == Some(&b' ') {
+            if self.input.get(vs) == Some(&b' ') {
                 vs += 1;
+                while vs < le && self.input.get(vs) == Some(&b' ') {
+                    vs += 1;
+                }
             }
             let shift = self.line_shift;
             self.entries.push(Entry {

@@ -52,6 +52,14 @@ async fn run(sim: &Sim, cmd: &str, args: &str, deferred: &mut Option<(String, Ch
                 "-ERR No such channel!\n".into()
             }
         }
+        "uuid_break" => {
+            let uuid = args.split_whitespace().next().unwrap_or_default();
+            if chan::break_playback(sim, uuid) {
+                "+OK\n".into()
+            } else {
+                "-ERR no such channel\n".into()
+            }
+        }
         "uuid_exists" => if chan::exists(sim, args.trim()) { "true" } else { "false" }.into(),
         "uuid_getvar" => {
             let mut a = args.split_whitespace();
@@ -88,6 +96,9 @@ async fn run(sim: &Sim, cmd: &str, args: &str, deferred: &mut Option<(String, Ch
             }
             chan::send_cmd(sim, y, ChanCmd::Bridge { other: x.to_owned(), initiator: false });
             chan::send_cmd(sim, x, ChanCmd::Bridge { other: y.to_owned(), initiator: true });
+            // Whatever either leg was playing (music on hold) stops for the bridge.
+            chan::break_playback(sim, x);
+            chan::break_playback(sim, y);
             format!("+OK {y}\n")
         }
         "uuid_transfer" => {

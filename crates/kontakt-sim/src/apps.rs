@@ -33,6 +33,7 @@ pub(crate) struct Ctx {
     uuid: String,
     hangup: watch::Receiver<bool>,
     bridge: watch::Receiver<Option<String>>,
+    brk: watch::Receiver<u64>,
     cmds: tokio::sync::mpsc::UnboundedReceiver<ChanCmd>,
     digits: Arc<Mutex<VecDeque<String>>>,
     recordings: Vec<String>,
@@ -53,6 +54,19 @@ impl Ctx {
     }
     async fn wait_hangup(&mut self) {
         let _ = self.hangup.wait_for(|h| *h).await;
+    }
+    /// Sleeps `secs` simulated seconds like [`Ctx::sleep`], but also returns early (false)
+    /// when the playback is broken (`uuid_break`, `uuid_bridge`) after it started.
+    async fn sleep_breakable(&mut self, secs: f64) -> bool {
+        self.brk.borrow_and_update();
+        let d = self.sim.dur(secs);
+        let mut h = self.hangup.clone();
+        let mut b = self.brk.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(d) => !self.hungup(),
+            _ = h.wait_for(|h| *h) => false,
+            _ = b.changed() => false,
+        }
     }
     /// Sleeps `secs` simulated seconds; false if hung up first.
     async fn sleep(&mut self, secs: f64) -> bool {
@@ -107,8 +121,8 @@ pub(crate) fn spawn_driver(
     digits: Arc<Mutex<VecDeque<String>>>,
 ) {
     tokio::spawn(async move {
-        let ChannelIo { uuid, cmds, hangup, bridge } = io;
-        let mut ctx = Ctx { sim, uuid, hangup, bridge, cmds, digits, recordings: Vec::new() };
+        let ChannelIo { uuid, cmds, hangup, bridge, brk } = io;
+        let mut ctx = Ctx { sim, uuid, hangup, bridge, brk, cmds, digits, recordings: Vec::new() };
         let mut queue: VecDeque<(String, String)> = apps.into();
         while let Some((app, arg)) = queue.pop_front() {
             if ctx.hungup() {
@@ -272,7 +286,7 @@ async fn playback(ctx: &mut Ctx, arg: &str) -> String {
         "PLAYBACK_START",
         &[("Playback-File-Type", &ftype), ("Playback-File-Path", arg)],
     );
-    let full = ctx.sleep(secs).await;
+    let full = ctx.sleep_breakable(secs).await;
     let ms = (started.elapsed().as_secs_f64() * 1000.0 * sim.cfg.speed.max(0.0)) as u64;
     for (n, v) in [
         ("playback_last_offset_pos", (ms * 8).to_string()),
@@ -398,10 +412,23 @@ async fn parked(ctx: &mut Ctx, app: &str, arg: &str) -> End {
     }
     chan::event(&sim, &uuid, "CHANNEL_PARK", &[]);
     let mut h = ctx.hangup.clone();
+    let mut pending: VecDeque<ChanCmd> = VecDeque::new();
     let end = loop {
-        let cmd = tokio::select! {
-            _ = h.wait_for(|h| *h) => break End::Next,
-            cmd = ctx.cmds.recv() => cmd,
+        // `uuid_bridge` does not wait behind queued applications (FreeSWITCH bridges at
+        // once): a bridge already sent goes first.
+        while let Ok(c) = ctx.cmds.try_recv() {
+            pending.push_back(c);
+        }
+        let cmd = if let Some(i) = pending.iter().position(|c| matches!(c, ChanCmd::Bridge { .. }))
+        {
+            pending.remove(i)
+        } else if let Some(c) = pending.pop_front() {
+            Some(c)
+        } else {
+            tokio::select! {
+                _ = h.wait_for(|h| *h) => break End::Next,
+                cmd = ctx.cmds.recv() => cmd,
+            }
         };
         match cmd {
             None => {
@@ -607,6 +634,10 @@ pub(crate) async fn originate_leg(
             }
         }
     };
+    let mut own_hangup = io.hangup.clone();
+    let killed = async move {
+        let _ = own_hangup.wait_for(|h| *h).await;
+    };
     let cancelled = async {
         match cancel {
             Some(mut c) => {
@@ -618,6 +649,7 @@ pub(crate) async fn originate_leg(
     let result = tokio::select! {
         r = ring => r,
         _ = cancelled => Err("ORIGINATOR_CANCEL".to_owned()),
+        _ = killed => Err("ORIGINATOR_CANCEL".to_owned()),
     };
     let digits = Arc::new(Mutex::new(VecDeque::new()));
     match result {
@@ -647,8 +679,8 @@ pub(crate) async fn originate_leg(
 /// for commands (originate sends `Execute` for `&park()` etc.) or for its hangup.
 fn spawn_leg_driver(sim: Sim, io: ChannelIo, digits: Arc<Mutex<VecDeque<String>>>) {
     tokio::spawn(async move {
-        let ChannelIo { uuid, cmds, hangup, bridge } = io;
-        let mut ctx = Ctx { sim, uuid, hangup, bridge, cmds, digits, recordings: Vec::new() };
+        let ChannelIo { uuid, cmds, hangup, bridge, brk } = io;
+        let mut ctx = Ctx { sim, uuid, hangup, bridge, brk, cmds, digits, recordings: Vec::new() };
         let mut h = ctx.hangup.clone();
         loop {
             if ctx.hungup() {

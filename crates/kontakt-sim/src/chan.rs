@@ -107,6 +107,7 @@ pub(crate) struct ChannelIo {
     pub(crate) cmds: mpsc::UnboundedReceiver<ChanCmd>,
     pub(crate) hangup: watch::Receiver<bool>,
     pub(crate) bridge: watch::Receiver<Option<String>>,
+    pub(crate) brk: watch::Receiver<u64>,
 }
 
 /// Creates a channel and emits its creation events (inbound: `CHANNEL_STATE` CS_NEW ...
@@ -117,6 +118,7 @@ pub(crate) fn create(sim: &Sim, nc: NewChannel) -> ChannelIo {
     let (hangup_tx, hangup_rx) = watch::channel(false);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (bridge_tx, bridge_rx) = watch::channel(None);
+    let (break_tx, break_rx) = watch::channel(0u64);
     let created = now_us();
     let mut c = sim.lock();
     c.stats.sessions_since_startup += 1;
@@ -187,6 +189,7 @@ pub(crate) fn create(sim: &Sim, nc: NewChannel) -> ChannelIo {
         hangup_tx,
         cmd_tx,
         bridge_tx,
+        break_tx,
         record,
     };
     ch.vars.push(("direction".into(), if inbound { "inbound" } else { "outbound" }.into()));
@@ -248,7 +251,7 @@ pub(crate) fn create(sim: &Sim, nc: NewChannel) -> ChannelIo {
         sim.emit_chan_locked(c, &uuid, "CHANNEL_PROGRESS", EvSpec::full());
         set_callstate_locked(sim, c, &uuid, "RINGING");
     }
-    ChannelIo { uuid, cmds: cmd_rx, hangup: hangup_rx, bridge: bridge_rx }
+    ChannelIo { uuid, cmds: cmd_rx, hangup: hangup_rx, bridge: bridge_rx, brk: break_rx }
 }
 
 /// sofia's digest-auth events for an incoming INVITE (`sofia::pre_register`,
@@ -636,6 +639,14 @@ pub(crate) fn get_var(sim: &Shared, uuid: &str, name: &str) -> Option<Option<Str
 
 pub(crate) fn exists(sim: &Shared, uuid: &str) -> bool {
     sim.lock().channels.contains_key(uuid)
+}
+
+/// Stops the channel's running playback (`uuid_break`); false if there is no such channel.
+pub(crate) fn break_playback(sim: &Shared, uuid: &str) -> bool {
+    sim.lock().channels.get(uuid).is_some_and(|ch| {
+        ch.break_tx.send_modify(|n| *n += 1);
+        true
+    })
 }
 
 pub(crate) fn send_cmd(sim: &Shared, uuid: &str, cmd: ChanCmd) -> bool {

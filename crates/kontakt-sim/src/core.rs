@@ -156,6 +156,8 @@ pub(crate) struct Channel {
     pub(crate) hangup_tx: watch::Sender<bool>,
     pub(crate) cmd_tx: mpsc::UnboundedSender<ChanCmd>,
     pub(crate) bridge_tx: watch::Sender<Option<String>>,
+    /// Bumped by `uuid_break` and `uuid_bridge`: the running playback stops.
+    pub(crate) break_tx: watch::Sender<u64>,
     pub(crate) record: usize,
 }
 

@@ -272,6 +272,8 @@ pub enum ConfigError {
     NoLanguage,
     #[error("callback_dial must contain {{number}}")]
     CallbackDial,
+    #[error("the router refused the queues or operators: {0}")]
+    Router(String),
 }
 
 impl EngineConfig {
@@ -349,8 +351,7 @@ mod tests {
         let mut c = EngineConfig::default();
         c.menu[1].digit = "1".into();
         assert_eq!(c.validate(), Err(ConfigError::DuplicateDigit("1".into())));
-        let mut c = EngineConfig::default();
-        c.callback_dial = "sofia/gateway/x/".into();
+        let c = EngineConfig { callback_dial: "sofia/gateway/x/".into(), ..Default::default() };
         assert_eq!(c.validate(), Err(ConfigError::CallbackDial));
     }
 }

@@ -1,4 +1,19 @@
+//! The running contact center. See ARCHITECTURE.md, "kontakt-engine".
+
+mod call;
 mod caller;
 mod config;
+mod engine;
+pub mod feed;
+mod journal;
+mod metrics;
+
+pub use call::run_call;
 pub use caller::*;
 pub use config::*;
+pub use engine::{
+    CallCmd, ChannelEvent, Command, CommandError, EavesdropMode, EngineHandle, EngineSetup,
+    IvrOutcome, OperatorBinding, OperatorStatus, Reply, start,
+};
+pub use journal::*;
+pub use metrics::{Histogram, Metrics};

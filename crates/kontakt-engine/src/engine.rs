@@ -1,0 +1,1895 @@
+//! The engine task: the one owner of the router, the live calls and the operators' state.
+//!
+//! Everything that happens reaches it as an [`EngineEvent`] on one channel: a call's task
+//! reporting its channel, a FreeSWITCH control connection's events, an operator's command
+//! from the API. It applies the event, drains the router's outputs, and acts: commands to
+//! call tasks, `bgapi`/`api` to FreeSWITCH (in spawned tasks whose results come back as
+//! events, so the engine never waits on a socket), record operations to the writer, and
+//! messages to the feeds. No lock guards routing state; nothing else can touch it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use kontakt_acd::{
+    AgentConfig, AgentId, AgentStateKind, CallId, CancelReason, ForcedState, Handled, Input,
+    Millis, NewCall, OfferId, OfferKind, Output, OverflowAction, QueueConfig, QueueId,
+    RejectReason, Router, RouterConfig, RoutingStep,
+};
+use kontakt_esl::Event;
+use kontakt_store::{CallKey, CallLink, CallOp, CallStatus, CallUpdate, Id, NewCallRecord, Store};
+use kontakt_switch::InboundClient;
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::config::EngineConfig;
+use crate::feed::*;
+use crate::journal::RecordWriter;
+use crate::metrics::Metrics;
+
+/// An operator as the engine knows them: Kontakt user plus phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperatorBinding {
+    pub user_id: Id,
+    pub username: String,
+    pub endpoint: String,
+    pub extension: String,
+    pub queues: Vec<String>,
+}
+
+/// What a call's task learned from the `connect` reply.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CallInfo {
+    pub(crate) record: NewCallRecord,
+    pub(crate) language: String,
+}
+
+/// What the caller chose in the menu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IvrOutcome {
+    Queue {
+        queue: String,
+        priority: u8,
+    },
+    Callback {
+        queue: String,
+    },
+    /// Served without an operator (status, message) or hung up in the menu.
+    Finished {
+        reason: String,
+    },
+}
+
+/// From a call's task: what its channel did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelEvent {
+    Hangup {
+        cause: String,
+    },
+    Bridged {
+        other: String,
+    },
+    Unbridged,
+    Held(bool),
+    Recording(String),
+    /// The call's socket closed.
+    Gone,
+}
+
+/// Orders to a call's task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallCmd {
+    Announce {
+        position: usize,
+        ewt_ms: Option<u64>,
+    },
+    /// An operator is being rung: no more announcements (the bridge interrupts the music).
+    Reserved,
+    /// The offer failed; keep waiting.
+    Unreserved,
+    Connected,
+    /// Play this prompt and hang up.
+    PlayAndHangup(String),
+    Hangup(String),
+}
+
+/// Commands from the API (operators and supervisors).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Login {
+        user: Id,
+    },
+    Logout {
+        user: Id,
+    },
+    Ready {
+        user: Id,
+    },
+    Pause {
+        user: Id,
+        reason: String,
+    },
+    /// Link the operator's call (current or in wrap-up) to an appeal or an outcome.
+    Link {
+        user: Id,
+        call: String,
+        link: CallLink,
+    },
+    Hold {
+        user: Id,
+        hold: bool,
+    },
+    Transfer {
+        user: Id,
+        target: String,
+    },
+    Eavesdrop {
+        supervisor: Id,
+        call: String,
+        mode: EavesdropMode,
+    },
+    ForceState {
+        agent: Id,
+        state: ForcedState,
+    },
+    MoveCall {
+        call: String,
+        queue: String,
+    },
+    SetPriority {
+        call: String,
+        priority: u8,
+    },
+    OperatorStatus {
+        user: Id,
+    },
+    Snapshot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EavesdropMode {
+    Listen,
+    Whisper,
+    Barge,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperatorStatus {
+    pub user_id: Id,
+    pub state: String,
+    pub reason: Option<String>,
+    pub since: DateTime<Utc>,
+    /// The live call (ringing or talking).
+    pub call: Option<String>,
+    /// The call whose appeal link is awaited.
+    pub wrap_up_call: Option<String>,
+    pub outcomes: Vec<String>,
+    pub pause_reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Done,
+    Operator(Box<OperatorStatus>),
+    Snapshot(Box<SupervisorSnapshot>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("this user is not a configured operator")]
+    UnknownOperator,
+    #[error("no such call")]
+    UnknownCall,
+    #[error("this call is not yours")]
+    NotYourCall,
+    #[error("the call was never answered: there is nothing to link")]
+    NotAnswered,
+    #[error("the call is already linked")]
+    AlreadyLinked,
+    #[error("unknown outcome {0:?}")]
+    UnknownOutcome(String),
+    #[error("unknown pause reason {0:?}")]
+    UnknownReason(String),
+    #[error("unknown queue {0:?}")]
+    UnknownQueue(String),
+    #[error("unknown transfer target {0:?}")]
+    UnknownTarget(String),
+    #[error("no live call")]
+    NoLiveCall,
+    #[error("not possible now: {0}")]
+    Refused(String),
+    #[error("the engine is not running")]
+    Stopped,
+}
+
+/// Everything that reaches the engine task.
+pub(crate) enum EngineEvent {
+    CallStarted {
+        info: Box<CallInfo>,
+        cmds: mpsc::UnboundedSender<CallCmd>,
+        /// The call was already known (re-attached after a restart): skip the menu.
+        resumed: bool,
+    },
+    CallerContext {
+        uuid: String,
+        ctx: Box<CallerContext>,
+    },
+    IvrStep {
+        uuid: String,
+        label: String,
+        digits: String,
+    },
+    IvrDone {
+        uuid: String,
+        outcome: IvrOutcome,
+    },
+    Channel {
+        uuid: String,
+        ev: ChannelEvent,
+    },
+    LegResult {
+        call: String,
+        leg: String,
+        agent: AgentId,
+        offer: OfferId,
+        ok: Result<(), String>,
+        at: Instant,
+    },
+    CitizenLeg {
+        call: String,
+        leg: String,
+        ok: Result<(), String>,
+    },
+    Switch {
+        node: String,
+        ev: Box<Event>,
+        at: Instant,
+    },
+    Attach {
+        node: String,
+        client: InboundClient,
+    },
+    SwitchState {
+        node: String,
+        connected: bool,
+    },
+    Reconcile {
+        node: String,
+        alive: Vec<String>,
+        records: Vec<kontakt_store::CallRecord>,
+    },
+    Command {
+        cmd: Command,
+        reply: oneshot::Sender<Result<Reply, CommandError>>,
+    },
+    Shutdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Ivr,
+    Queued,
+    Ringing,
+    Talking,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Ivr => "ivr",
+            Phase::Queued => "queued",
+            Phase::Ringing => "ringing",
+            Phase::Talking => "talking",
+        }
+    }
+}
+
+struct Offered {
+    leg: String,
+    at: Millis,
+}
+
+struct LiveCall {
+    key: CallKey,
+    info: NewCallRecord,
+    acd: Option<CallId>,
+    cmds: Option<mpsc::UnboundedSender<CallCmd>>,
+    /// A callback: no channel until the citizen answers; this is their number.
+    callback_to: Option<String>,
+    /// The citizen's leg of a callback once dialled.
+    citizen_leg: Option<String>,
+    phase: Phase,
+    phase_since: DateTime<Utc>,
+    ivr: Vec<String>,
+    context: CallerContext,
+    queue: Option<String>,
+    priority: u8,
+    queued: Option<Millis>,
+    started: Millis,
+    offered: Option<Offered>,
+    agent: Option<AgentId>,
+    agent_leg: Option<String>,
+    connected: Option<Millis>,
+    hold_since: Option<Millis>,
+    hold_ms: u64,
+    seq: i64,
+    operator_hung_up: bool,
+    link: Option<CallLink>,
+}
+
+struct Operator {
+    b: OperatorBinding,
+    state: AgentStateKind,
+    reason: Option<String>,
+    since: DateTime<Utc>,
+    /// The live call (ringing or talking).
+    call: Option<String>,
+    /// Ended call whose link is awaited, with when it ended.
+    wrap: Option<(CallKey, Millis)>,
+}
+
+/// Handle to a running engine; cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    pub(crate) tx: mpsc::UnboundedSender<EngineEvent>,
+    pub(crate) operators: broadcast::Sender<Arc<OperatorMsg>>,
+    pub(crate) supervisors: broadcast::Sender<Arc<SupervisorMsg>>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) writer: RecordWriter,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: Arc<EngineConfig>,
+    pub(crate) node_name: String,
+}
+
+impl EngineHandle {
+    pub async fn command(&self, cmd: Command) -> Result<Reply, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(EngineEvent::Command { cmd, reply }).map_err(|_| CommandError::Stopped)?;
+        rx.await.unwrap_or(Err(CommandError::Stopped))
+    }
+    pub fn operator_feed(&self) -> broadcast::Receiver<Arc<OperatorMsg>> {
+        self.operators.subscribe()
+    }
+    pub fn supervisor_feed(&self) -> broadcast::Receiver<Arc<SupervisorMsg>> {
+        self.supervisors.subscribe()
+    }
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+    pub fn writer(&self) -> &RecordWriter {
+        &self.writer
+    }
+    pub fn config(&self) -> &Arc<EngineConfig> {
+        &self.config
+    }
+    /// True while the engine task runs.
+    pub fn is_alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
+    /// Connects a FreeSWITCH node's control connection: its events feed the engine, and
+    /// the engine reconciles its calls whenever the connection (re)opens.
+    pub fn attach_node(
+        &self,
+        node: &str,
+        client: InboundClient,
+        mut events: kontakt_switch::EventReceiver,
+    ) {
+        let _ = self.tx.send(EngineEvent::Attach { node: node.to_owned(), client: client.clone() });
+        let tx = self.tx.clone();
+        let name = node.to_owned();
+        let mut state = client.state();
+        let tx2 = tx.clone();
+        let name2 = name.clone();
+        tokio::spawn(async move {
+            loop {
+                let connected = matches!(
+                    *state.borrow_and_update(),
+                    kontakt_switch::ConnectionState::Connected
+                );
+                if tx2.send(EngineEvent::SwitchState { node: name2.clone(), connected }).is_err() {
+                    return;
+                }
+                if state.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok(ev) = events.recv().await {
+                let at = Instant::now();
+                if tx
+                    .send(EngineEvent::Switch { node: name.clone(), ev: Box::new(ev), at })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+    /// Asks the engine task to stop (calls keep their records).
+    pub fn shutdown(&self) {
+        let _ = self.tx.send(EngineEvent::Shutdown);
+    }
+}
+
+/// What the engine needs to start.
+pub struct EngineSetup {
+    pub config: EngineConfig,
+    pub operators: Vec<OperatorBinding>,
+    pub store: Arc<dyn Store>,
+    pub writer: RecordWriter,
+    /// Name used for this Kontakt's own records (callbacks) and as the default node.
+    pub node_name: String,
+    /// Where FreeSWITCH reaches our outbound socket (to re-attach calls after a restart).
+    pub outbound_addr: Option<String>,
+}
+
+pub(crate) struct Engine {
+    cfg: Arc<EngineConfig>,
+    store: Arc<dyn Store>,
+    router: Router,
+    clock: Instant,
+    calls: HashMap<String, LiveCall>,
+    by_acd: HashMap<CallId, String>,
+    next_acd: u64,
+    ops: HashMap<AgentId, Operator>,
+    queues: HashMap<String, QueueId>,
+    queue_names: Vec<String>,
+    writer: RecordWriter,
+    feed_ops: broadcast::Sender<Arc<OperatorMsg>>,
+    feed_sup: broadcast::Sender<Arc<SupervisorMsg>>,
+    metrics: Arc<Metrics>,
+    tx: mpsc::UnboundedSender<EngineEvent>,
+    node_name: String,
+    outbound_addr: Option<String>,
+    nodes_up: HashMap<String, bool>,
+    /// Each FreeSWITCH node's control connection (cloned into the tasks that use it).
+    nodes: HashMap<String, InboundClient>,
+    /// Ended calls kept until linked: key → (agent, connected?)
+    ended: HashMap<String, (CallKey, Option<AgentId>, i64)>,
+    /// Operator legs → the call they serve.
+    legs: HashMap<String, String>,
+}
+
+/// Starts the engine task.
+pub fn start(setup: EngineSetup) -> Result<EngineHandle, crate::config::ConfigError> {
+    setup.config.validate()?;
+    let cfg = Arc::new(setup.config);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (feed_ops, _) = broadcast::channel(4096);
+    let (feed_sup, _) = broadcast::channel(1024);
+    let metrics = Arc::new(Metrics::new(setup.writer.stats().clone()));
+    let mut queues = HashMap::new();
+    let mut queue_names = Vec::new();
+    let mut qcfgs = Vec::new();
+    for (i, q) in cfg.queues.iter().enumerate() {
+        let id = QueueId(i as u32);
+        queues.insert(q.name.clone(), id);
+        queue_names.push(q.name.clone());
+        qcfgs.push(QueueConfig {
+            id,
+            name: q.name.clone(),
+            ring_timeout_ms: q.ring_timeout_secs * 1000,
+            // Wrap-up lasts until the call is linked; this is only the safety cap.
+            wrap_up_ms: 12 * 3600 * 1000,
+            sl_threshold_ms: q.sl_threshold_secs * 1000,
+            sticky_window_ms: q.sticky_hours * 3600 * 1000,
+            preferred_wait_ms: q.sticky_wait_secs * 1000,
+            announce: kontakt_acd::AnnounceConfig {
+                interval_ms: q.announce_every_secs * 1000,
+                ..Default::default()
+            },
+            callback: kontakt_acd::CallbackConfig {
+                max_attempts: q.callback_attempts,
+                retry_delay_ms: q.callback_retry_secs * 1000,
+            },
+            steps: vec![RoutingStep { min_proficiency: 0, duration_ms: None }],
+            ..QueueConfig::default()
+        });
+    }
+    let mut agents = Vec::new();
+    let mut ops = HashMap::new();
+    for o in &setup.operators {
+        let id = AgentId(u32::try_from(o.user_id).unwrap_or(u32::MAX));
+        let member: Vec<QueueId> = if o.queues.is_empty() {
+            queues.values().copied().collect()
+        } else {
+            o.queues.iter().filter_map(|q| queues.get(q).copied()).collect()
+        };
+        agents.push(AgentConfig {
+            id,
+            name: o.username.clone(),
+            queues: member,
+            max_no_answer: 3,
+            no_answer_delay_ms: 5_000,
+            ..AgentConfig::default()
+        });
+        ops.insert(
+            id,
+            Operator {
+                b: o.clone(),
+                state: AgentStateKind::LoggedOut,
+                reason: None,
+                since: Utc::now(),
+                call: None,
+                wrap: None,
+            },
+        );
+    }
+    let router = Router::new(
+        RouterConfig {
+            priority_aging_ms: None,
+            seed: 1580,
+            queue_log: false,
+            agent_events: true,
+            queues: qcfgs,
+            agents,
+        },
+        Millis(0),
+    )
+    .map_err(|e| crate::config::ConfigError::Router(e.to_string()))?;
+    let handle = EngineHandle {
+        tx: tx.clone(),
+        operators: feed_ops.clone(),
+        supervisors: feed_sup.clone(),
+        metrics: metrics.clone(),
+        writer: setup.writer.clone(),
+        store: setup.store.clone(),
+        config: cfg.clone(),
+        node_name: setup.node_name.clone(),
+    };
+    let engine = Engine {
+        cfg,
+        store: setup.store,
+        router,
+        clock: Instant::now(),
+        calls: HashMap::new(),
+        by_acd: HashMap::new(),
+        next_acd: 1,
+        ops,
+        queues,
+        queue_names,
+        writer: setup.writer,
+        feed_ops,
+        feed_sup,
+        metrics,
+        tx,
+        node_name: setup.node_name,
+        outbound_addr: setup.outbound_addr,
+        nodes_up: HashMap::new(),
+        nodes: HashMap::new(),
+        ended: HashMap::new(),
+        legs: HashMap::new(),
+    };
+    tokio::spawn(engine.run(rx));
+    Ok(handle)
+}
+
+impl Engine {
+    fn now(&self) -> Millis {
+        Millis(self.clock.elapsed().as_millis() as u64)
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<EngineEvent>) {
+        self.metrics.engine_alive.store(true, Ordering::Relaxed);
+        let mut stats = tokio::time::interval(Duration::from_secs(1));
+        stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let wake = self
+                .router
+                .next_timeout()
+                .map(|t| tokio::time::Instant::from_std(self.clock + Duration::from_millis(t.0)));
+            let sleep = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(EngineEvent::Shutdown) | None => break,
+                    Some(ev) => self.handle(ev),
+                },
+                () = sleep => {
+                    let now = self.now();
+                    self.router.handle(Input::Tick, now);
+                }
+                _ = stats.tick() => self.publish_stats(),
+            }
+            self.drain_outputs();
+        }
+        self.metrics.engine_alive.store(false, Ordering::Relaxed);
+    }
+
+    // ---- record helpers ----------------------------------------------------------------
+
+    fn step(&mut self, uuid: &str, kind: &str, detail: serde_json::Value) {
+        let Some(c) = self.calls.get_mut(uuid) else { return };
+        c.seq += 1;
+        let op = CallOp::Step {
+            key: c.key.clone(),
+            seq: c.seq,
+            at: Utc::now(),
+            kind: kind.to_owned(),
+            detail,
+        };
+        self.writer.write(vec![op]);
+    }
+
+    fn update(&self, key: &CallKey, set: CallUpdate) {
+        self.writer.write(vec![CallOp::Update { key: key.clone(), set }]);
+    }
+
+    fn set_phase(&mut self, uuid: &str, phase: Phase) {
+        if let Some(c) = self.calls.get_mut(uuid) {
+            c.phase = phase;
+            c.phase_since = Utc::now();
+        }
+        self.publish_call(uuid);
+    }
+
+    fn to_operator(&self, agent: AgentId, event: OperatorEvent) {
+        let Some(op) = self.ops.get(&agent) else { return };
+        let _ = self.feed_ops.send(Arc::new(OperatorMsg {
+            user_id: op.b.user_id,
+            at: Utc::now(),
+            event,
+        }));
+    }
+
+    fn publish_call(&self, uuid: &str) {
+        if let Some(c) = self.calls.get(uuid) {
+            let view = self.call_view(c);
+            let _ = self.feed_sup.send(Arc::new(SupervisorMsg::Call(view)));
+        }
+    }
+
+    fn call_view(&self, c: &LiveCall) -> LiveCallView {
+        LiveCallView {
+            call: c.key.uuid.clone(),
+            node: c.key.node.clone(),
+            caller: c.info.caller.clone(),
+            line: c.info.line.clone(),
+            phase: if c.callback_to.is_some() && c.phase == Phase::Queued {
+                "callback".into()
+            } else {
+                c.phase.name().into()
+            },
+            queue: c.queue.clone(),
+            priority: c.priority,
+            agent: c.agent.and_then(|a| self.ops.get(&a)).map(|o| o.b.user_id),
+            since: c.phase_since,
+            started_at: c.info.started_at,
+        }
+    }
+
+    fn agent_view(&self, o: &Operator) -> AgentView {
+        AgentView {
+            user_id: o.b.user_id,
+            username: o.b.username.clone(),
+            state: o.state.name().into(),
+            reason: o.reason.clone(),
+            since: o.since,
+            call: o.call.clone().or_else(|| o.wrap.as_ref().map(|w| w.0.uuid.clone())),
+        }
+    }
+
+    fn snapshot(&self) -> SupervisorSnapshot {
+        let mut agents: Vec<AgentView> = self.ops.values().map(|o| self.agent_view(o)).collect();
+        agents.sort_by_key(|a| a.user_id);
+        let mut calls: Vec<LiveCallView> = self.calls.values().map(|c| self.call_view(c)).collect();
+        calls.sort_by_key(|c| c.started_at);
+        SupervisorSnapshot {
+            at: Utc::now(),
+            stats: self.router.snapshot(self.now()),
+            agents,
+            calls,
+            queue_names: self.queue_names.clone(),
+        }
+    }
+
+    fn publish_stats(&mut self) {
+        let snap = self.snapshot();
+        let m = &self.metrics;
+        m.waiting_calls.store(snap.stats.overall.waiting as i64, Ordering::Relaxed);
+        m.live_calls.store(self.calls.len() as i64, Ordering::Relaxed);
+        m.service_level_permille.store(
+            snap.stats.overall.service_level.map_or(-1, |s| (s * 1000.0).round() as i64),
+            Ordering::Relaxed,
+        );
+        let mut by_state = [0i64; 8];
+        for o in self.ops.values() {
+            by_state[o.state.index()] += 1;
+        }
+        for (i, v) in by_state.iter().enumerate() {
+            m.agents_by_state[i].store(*v, Ordering::Relaxed);
+        }
+        m.esl_connected.store(
+            !self.nodes_up.is_empty() && self.nodes_up.values().all(|u| *u),
+            Ordering::Relaxed,
+        );
+        if self.feed_sup.receiver_count() > 0 {
+            let _ = self.feed_sup.send(Arc::new(SupervisorMsg::Snapshot(Box::new(snap))));
+        }
+    }
+
+    // ---- events ------------------------------------------------------------------------
+
+    fn handle(&mut self, ev: EngineEvent) {
+        match ev {
+            EngineEvent::CallStarted { info, cmds, resumed } => {
+                self.call_started(*info, cmds, resumed)
+            }
+            EngineEvent::CallerContext { uuid, ctx } => {
+                if let Some(c) = self.calls.get_mut(&uuid) {
+                    c.context = *ctx;
+                }
+            }
+            EngineEvent::IvrStep { uuid, label, digits } => {
+                if let Some(c) = self.calls.get_mut(&uuid) {
+                    c.ivr.push(label.clone());
+                }
+                self.step(&uuid, "ivr", serde_json::json!({"choice": label, "digits": digits}));
+            }
+            EngineEvent::IvrDone { uuid, outcome } => self.ivr_done(&uuid, outcome),
+            EngineEvent::Channel { uuid, ev } => self.channel_event(&uuid, ev),
+            EngineEvent::LegResult { call, leg, agent, offer, ok, at } => {
+                self.leg_result(&call, leg, agent, offer, ok, at);
+            }
+            EngineEvent::CitizenLeg { call, leg, ok } => self.citizen_leg(&call, leg, ok),
+            EngineEvent::Switch { node, ev, at } => self.switch_event(&node, &ev, at),
+            EngineEvent::Attach { node, client } => {
+                self.nodes.insert(node, client);
+            }
+            EngineEvent::SwitchState { node, connected } => {
+                let was = self.nodes_up.insert(node.clone(), connected);
+                if connected && was != Some(true) {
+                    self.start_reconcile(node);
+                }
+            }
+            EngineEvent::Reconcile { node, alive, records } => {
+                self.reconcile(&node, &alive, records)
+            }
+            EngineEvent::Command { cmd, reply } => {
+                let r = self.command(cmd);
+                let _ = reply.send(r);
+            }
+            EngineEvent::Shutdown => {}
+        }
+    }
+
+    fn call_started(
+        &mut self,
+        info: CallInfo,
+        cmds: mpsc::UnboundedSender<CallCmd>,
+        resumed: bool,
+    ) {
+        let rec = info.record;
+        let uuid = rec.key.uuid.clone();
+        if let Some(existing) = self.calls.get_mut(&uuid) {
+            // The socket came back for a call we track (re-attached): keep its state.
+            existing.cmds = Some(cmds);
+            return;
+        }
+        self.metrics.calls_started.fetch_add(u64::from(!resumed), Ordering::Relaxed);
+        let now = self.now();
+        self.calls.insert(
+            uuid.clone(),
+            LiveCall {
+                key: rec.key.clone(),
+                info: rec,
+                acd: None,
+                cmds: Some(cmds),
+                callback_to: None,
+                citizen_leg: None,
+                phase: Phase::Ivr,
+                phase_since: Utc::now(),
+                ivr: vec![info.language],
+                context: CallerContext::default(),
+                queue: None,
+                priority: 0,
+                queued: None,
+                started: now,
+                offered: None,
+                agent: None,
+                agent_leg: None,
+                connected: None,
+                hold_since: None,
+                hold_ms: 0,
+                seq: 0,
+                operator_hung_up: false,
+                link: None,
+            },
+        );
+        self.publish_call(&uuid);
+    }
+
+    fn ivr_done(&mut self, uuid: &str, outcome: IvrOutcome) {
+        let now = self.now();
+        let Some(c) = self.calls.get(uuid) else { return };
+        let ivr_ms = now.since(c.started) as i64;
+        let key = c.key.clone();
+        match outcome {
+            IvrOutcome::Queue { queue, priority } => {
+                self.enqueue(uuid, &queue, priority, false, ivr_ms);
+            }
+            IvrOutcome::Callback { queue } => {
+                let number = c.info.caller.clone();
+                self.update(&key, CallUpdate { ivr_ms: Some(ivr_ms), ..Default::default() });
+                match number {
+                    Some(n) => {
+                        self.create_callback(&key, &queue, n, "requested_in_ivr");
+                    }
+                    None => {
+                        self.step(
+                            uuid,
+                            "callback_refused",
+                            serde_json::json!({"why": "no caller number"}),
+                        );
+                    }
+                }
+            }
+            IvrOutcome::Finished { reason } => {
+                self.step(uuid, "ivr_finished", serde_json::json!({"reason": reason}));
+                self.update(&key, CallUpdate { ivr_ms: Some(ivr_ms), ..Default::default() });
+            }
+        }
+    }
+
+    fn enqueue(&mut self, uuid: &str, queue: &str, priority: u8, callback: bool, ivr_ms: i64) {
+        let Some(&qid) = self.queues.get(queue) else { return };
+        let now = self.now();
+        let acd = CallId(self.next_acd);
+        self.next_acd += 1;
+        let Some(c) = self.calls.get_mut(uuid) else { return };
+        c.acd = Some(acd);
+        c.queue = Some(queue.to_owned());
+        c.priority = priority;
+        c.queued = Some(now);
+        let preferred = c
+            .context
+            .last_operator
+            .map(|u| AgentId(u32::try_from(u).unwrap_or(u32::MAX)))
+            .filter(|a| self.ops.contains_key(a));
+        let caller = c.info.caller.clone().or_else(|| c.callback_to.clone());
+        let key = c.key.clone();
+        self.by_acd.insert(acd, uuid.to_owned());
+        self.update(
+            &key,
+            CallUpdate {
+                queue: Some(queue.to_owned()),
+                priority: Some(i64::from(priority)),
+                queued_at: Some(Utc::now()),
+                ivr_ms: (!callback).then_some(ivr_ms),
+                ..Default::default()
+            },
+        );
+        self.step(uuid, "queued", serde_json::json!({"queue": queue, "priority": priority, "preferred_agent": preferred.map(|a| a.0)}));
+        self.set_phase(uuid, Phase::Queued);
+        let h = self.router.handle(
+            Input::CallArrived(NewCall {
+                call: acd,
+                queue: qid,
+                priority,
+                skills: Vec::new(),
+                caller_id: caller,
+                preferred_agent: preferred,
+                callback,
+            }),
+            now,
+        );
+        if let Handled::Ignored(why) = h {
+            tracing::warn!(call = uuid, %why, "router refused the call");
+        }
+    }
+
+    /// A callback task: its own record (direction `callback`), queued as a callback.
+    fn create_callback(&mut self, origin: &CallKey, queue: &str, number: String, why: &str) {
+        let key =
+            CallKey { node: self.node_name.clone(), uuid: format!("cb-{}", uuid::Uuid::new_v4()) };
+        let rec = NewCallRecord {
+            key: key.clone(),
+            direction: "callback".into(),
+            caller: Some(number.clone()),
+            caller_raw: number.clone(),
+            presentation: "number".into(),
+            dialled: number.clone(),
+            line: None,
+            carrier: None,
+            started_at: Utc::now(),
+        };
+        self.writer.write(vec![CallOp::Open(rec.clone())]);
+        self.metrics.callbacks_created.fetch_add(1, Ordering::Relaxed);
+        let now = self.now();
+        let uuid = key.uuid.clone();
+        self.calls.insert(
+            uuid.clone(),
+            LiveCall {
+                key,
+                info: rec,
+                acd: None,
+                cmds: None,
+                callback_to: Some(number),
+                citizen_leg: None,
+                phase: Phase::Queued,
+                phase_since: Utc::now(),
+                ivr: Vec::new(),
+                context: CallerContext::default(),
+                queue: None,
+                priority: 0,
+                queued: None,
+                started: now,
+                offered: None,
+                agent: None,
+                agent_leg: None,
+                connected: None,
+                hold_since: None,
+                hold_ms: 0,
+                seq: 0,
+                operator_hung_up: false,
+                link: None,
+            },
+        );
+        self.step(
+            &uuid,
+            "callback_for",
+            serde_json::json!({"call": origin.uuid, "node": origin.node, "why": why}),
+        );
+        self.enqueue(&uuid, queue, 0, true, 0);
+    }
+
+    fn channel_event(&mut self, uuid: &str, ev: ChannelEvent) {
+        let now = self.now();
+        match ev {
+            ChannelEvent::Hangup { cause } => self.caller_gone(uuid, &cause),
+            ChannelEvent::Gone => self.caller_gone(uuid, "SOCKET_CLOSED"),
+            ChannelEvent::Bridged { other } => {
+                self.step(uuid, "bridged", serde_json::json!({"other": other}));
+            }
+            ChannelEvent::Unbridged => {
+                let talking = self.calls.get(uuid).is_some_and(|c| c.phase == Phase::Talking);
+                if talking {
+                    // The operator's leg left the bridge: the conversation is over.
+                    if let Some(c) = self.calls.get_mut(uuid) {
+                        c.operator_hung_up = true;
+                        if let Some(tx) = &c.cmds {
+                            let _ = tx.send(CallCmd::Hangup("NORMAL_CLEARING".into()));
+                        }
+                    }
+                }
+                self.step(uuid, "unbridged", serde_json::json!({}));
+            }
+            ChannelEvent::Held(held) => {
+                let agent = if let Some(c) = self.calls.get_mut(uuid) {
+                    if held {
+                        c.hold_since.get_or_insert(now);
+                    } else if let Some(s) = c.hold_since.take() {
+                        c.hold_ms += now.since(s);
+                    }
+                    c.agent
+                } else {
+                    None
+                };
+                self.step(uuid, if held { "hold" } else { "unhold" }, serde_json::json!({}));
+                if let Some(a) = agent {
+                    self.to_operator(a, OperatorEvent::Held { call: uuid.to_owned(), held });
+                }
+            }
+            ChannelEvent::Recording(path) => {
+                if let Some(c) = self.calls.get(uuid) {
+                    let key = c.key.clone();
+                    self.update(
+                        &key,
+                        CallUpdate { recording: Some(path.clone()), ..Default::default() },
+                    );
+                }
+                self.step(uuid, "recording", serde_json::json!({"path": path}));
+            }
+        }
+    }
+
+    /// The caller's channel hung up (or its socket closed).
+    fn caller_gone(&mut self, uuid: &str, cause: &str) {
+        let now = self.now();
+        let Some(c) = self.calls.get(uuid) else { return };
+        if c.callback_to.is_some() {
+            // A callback's "caller" is the citizen leg, reported by the switch events.
+            return;
+        }
+        let phase = c.phase;
+        let key = c.key.clone();
+        let acd = c.acd;
+        let mut set = CallUpdate {
+            ended_at: Some(Utc::now()),
+            hangup_cause: Some(cause.to_owned()),
+            ..Default::default()
+        };
+        match phase {
+            Phase::Ivr => {
+                self.metrics.calls_ivr_ended.fetch_add(1, Ordering::Relaxed);
+                set.end_reason = Some("ended_in_ivr".into());
+                set.hangup_side = Some("caller".into());
+                set.status = Some(CallStatus::Closed);
+                if c.queue.is_none() {
+                    set.ivr_ms = Some(now.since(c.started) as i64);
+                }
+            }
+            Phase::Queued | Phase::Ringing => {
+                let waited = c.queued.map_or(0, |q| now.since(q));
+                set.wait_ms = Some(waited as i64);
+                set.end_reason = Some("abandoned".into());
+                set.hangup_side = Some("caller".into());
+                set.status = Some(CallStatus::Closed);
+                self.metrics.calls_abandoned.fetch_add(1, Ordering::Relaxed);
+                let number = c.info.caller.clone();
+                let queue = c.queue.clone();
+                if let Some(acd) = acd {
+                    self.router.handle(Input::CallerHangup { call: acd }, now);
+                }
+                if let (Some(min), Some(n), Some(q)) =
+                    (self.cfg.abandoned_callback_after_secs, number, queue)
+                    && waited >= min * 1000
+                {
+                    self.create_callback(&key, &q, n, "abandoned");
+                }
+            }
+            Phase::Talking => {
+                let talk = c.connected.map_or(0, |t| now.since(t));
+                let mut hold = c.hold_ms;
+                if let Some(s) = c.hold_since {
+                    hold += now.since(s);
+                }
+                set.talk_ms = Some(talk as i64);
+                set.hold_ms = Some(hold as i64);
+                set.hangup_side =
+                    Some(if c.operator_hung_up { "operator" } else { "caller" }.into());
+                set.end_reason = Some("completed".into());
+                let agent = c.agent;
+                let linked = c.link.is_some();
+                set.status = Some(if linked { CallStatus::Closed } else { CallStatus::Ended });
+                if let Some(acd) = acd {
+                    self.router.handle(Input::CallerHangup { call: acd }, now);
+                }
+                if let Some(leg) = c.agent_leg.clone() {
+                    self.legs.remove(&leg);
+                    self.switch_api(&key.node, format!("uuid_kill {leg}"));
+                }
+                if let Some(a) = agent {
+                    let ext = self.ops.get(&a).map(|o| o.b.extension.clone()).unwrap_or_default();
+                    self.switch_api(&key.node, format!("db delete/kontakt_spymap/{ext}"));
+                    if let Some(o) = self.ops.get_mut(&a) {
+                        o.call = None;
+                        if !linked {
+                            o.wrap = Some((key.clone(), now));
+                        }
+                    }
+                    if linked {
+                        self.router.handle(
+                            Input::WrapUpDone { agent: a, disposition: "linked".into() },
+                            now,
+                        );
+                    } else {
+                        self.ended.insert(key.uuid.clone(), (key.clone(), Some(a), 0));
+                    }
+                    self.to_operator(
+                        a,
+                        OperatorEvent::Ended {
+                            call: uuid.to_owned(),
+                            wrap_up: !linked,
+                            cause: Some(cause.to_owned()),
+                        },
+                    );
+                }
+            }
+        }
+        self.update(&key, set);
+        self.step(uuid, "hangup", serde_json::json!({"cause": cause, "phase": phase.name()}));
+        // The router's reaction (a withdrawn offer) still needs this call's identity.
+        self.drain_outputs();
+        if let Some(c) = self.calls.remove(uuid) {
+            if let Some(acd) = c.acd {
+                self.by_acd.remove(&acd);
+            }
+            if let Some(o) = c.offered {
+                self.legs.remove(&o.leg);
+            }
+        }
+        let _ = self.feed_sup.send(Arc::new(SupervisorMsg::CallGone { call: uuid.to_owned() }));
+    }
+
+    fn leg_result(
+        &mut self,
+        uuid: &str,
+        leg: String,
+        agent: AgentId,
+        offer: OfferId,
+        ok: Result<(), String>,
+        at: Instant,
+    ) {
+        let now = self.now();
+        let Some(c) = self.calls.get(uuid) else {
+            if ok.is_ok() {
+                self.kill_leg_anywhere(&leg);
+            }
+            return;
+        };
+        let Some(acd) = c.acd else { return };
+        let node = c.key.node.clone();
+        match ok {
+            Ok(()) => {
+                if let Some(c) = self.calls.get_mut(uuid) {
+                    c.agent_leg = Some(leg.clone());
+                }
+                match self.router.handle(Input::OfferAccepted { call: acd, agent, offer }, now) {
+                    Handled::Applied => {
+                        // Connect (or StartCallback) is among the outputs: act on it now,
+                        // so the bridge command leaves before anything else is looked at.
+                        self.drain_outputs_timed(Some(at));
+                    }
+                    Handled::Ignored(why) => {
+                        tracing::info!(call = uuid, %why, "operator answered a stale offer; hanging the leg up");
+                        self.switch_api(&node, format!("uuid_kill {leg}"));
+                    }
+                }
+            }
+            Err(cause) => {
+                let reason = match cause.as_str() {
+                    "USER_BUSY" => RejectReason::Busy,
+                    "CALL_REJECTED" => RejectReason::Rejected,
+                    _ => RejectReason::NoAnswer,
+                };
+                self.step(
+                    uuid,
+                    "offer_failed",
+                    serde_json::json!({"agent": agent.0, "cause": cause}),
+                );
+                self.legs.remove(&leg);
+                let h = self
+                    .router
+                    .handle(Input::OfferRejected { call: acd, agent, offer, reason }, now);
+                if h.is_applied() {
+                    self.to_operator(
+                        agent,
+                        OperatorEvent::OfferCancelled { call: uuid.to_owned(), reason: cause },
+                    );
+                    if let Some(c) = self.calls.get_mut(uuid) {
+                        c.offered = None;
+                        if let Some(tx) = &c.cmds {
+                            let _ = tx.send(CallCmd::Unreserved);
+                        }
+                    }
+                    if self.calls.get(uuid).is_some_and(|c| c.phase == Phase::Ringing) {
+                        self.set_phase(uuid, Phase::Queued);
+                    }
+                }
+            }
+        }
+    }
+
+    fn citizen_leg(&mut self, uuid: &str, leg: String, ok: Result<(), String>) {
+        let now = self.now();
+        let Some(c) = self.calls.get_mut(uuid) else { return };
+        let Some(acd) = c.acd else { return };
+        let reached = ok.is_ok();
+        if reached {
+            c.citizen_leg = Some(leg.clone());
+            self.legs.insert(leg.clone(), uuid.to_owned());
+        } else if let Some(agent_leg) = c.agent_leg.take() {
+            let node = c.key.node.clone();
+            self.legs.remove(&agent_leg);
+            self.switch_api(&node, format!("uuid_kill {agent_leg}"));
+        }
+        self.step(
+            uuid,
+            "callback_attempt",
+            serde_json::json!({"reached": reached, "cause": ok.err()}),
+        );
+        self.router.handle(Input::CallbackResult { call: acd, reached }, now);
+        if !reached {
+            if let Some(c) = self.calls.get_mut(uuid) {
+                c.agent = None;
+                c.offered = None;
+            }
+            if self.calls.get(uuid).is_some_and(|c| c.phase != Phase::Queued) {
+                self.set_phase(uuid, Phase::Queued);
+            }
+        }
+    }
+
+    fn switch_event(&mut self, _node: &str, ev: &Event, at: Instant) {
+        if let Some(ts) = ev.timestamp_micros() {
+            let now_us = Utc::now().timestamp_micros();
+            self.metrics.esl_event_lag_us.store(now_us - ts as i64, Ordering::Relaxed);
+        }
+        let _ = at;
+        if ev.name() != Some("CHANNEL_HANGUP_COMPLETE") && ev.name() != Some("CHANNEL_HANGUP") {
+            return;
+        }
+        let Some(leg) = ev.unique_id() else { return };
+        let Some(uuid) = self.legs.remove(leg) else { return };
+        let cause = ev.hangup_cause().unwrap_or("NORMAL_CLEARING").to_owned();
+        let Some(c) = self.calls.get_mut(&uuid) else { return };
+        if c.callback_to.is_some() {
+            // Either leg of a connected callback hanging up ends it.
+            if c.phase == Phase::Talking {
+                let other = if c.citizen_leg.as_deref() == Some(leg) {
+                    c.agent_leg.clone()
+                } else {
+                    c.operator_hung_up = true;
+                    c.citizen_leg.clone()
+                };
+                let node = c.key.node.clone();
+                if let Some(o) = other {
+                    self.legs.remove(&o);
+                    self.switch_api(&node, format!("uuid_kill {o}"));
+                }
+                self.end_callback(&uuid, &cause);
+            }
+            return;
+        }
+        if c.phase == Phase::Talking && c.agent_leg.as_deref() == Some(leg) {
+            c.operator_hung_up = true;
+            if let Some(tx) = &c.cmds {
+                let _ = tx.send(CallCmd::Hangup("NORMAL_CLEARING".into()));
+            }
+        }
+    }
+
+    /// A connected callback ended: same bookkeeping as an inbound call's end.
+    fn end_callback(&mut self, uuid: &str, cause: &str) {
+        if let Some(c) = self.calls.get_mut(uuid) {
+            // Reuse the inbound path: it treats the call as talking and starts wrap-up.
+            c.callback_to = None;
+        }
+        self.caller_gone(uuid, cause);
+    }
+
+    // ---- router outputs ----------------------------------------------------------------
+
+    fn drain_outputs(&mut self) {
+        self.drain_outputs_timed(None);
+    }
+
+    fn drain_outputs_timed(&mut self, event_at: Option<Instant>) {
+        while let Some(out) = self.router.poll_output() {
+            self.output(out, event_at);
+        }
+    }
+
+    fn output(&mut self, out: Output, event_at: Option<Instant>) {
+        let now = self.now();
+        match out {
+            Output::Offer { call, agent, offer, ring_timeout_ms, kind } => {
+                let decided = Instant::now();
+                let Some(uuid) = self.by_acd.get(&call).cloned() else { return };
+                let Some(op) = self.ops.get(&agent) else { return };
+                let b = op.b.clone();
+                let leg = uuid::Uuid::new_v4().to_string();
+                let Some(c) = self.calls.get_mut(&uuid) else { return };
+                c.offered = Some(Offered { leg: leg.clone(), at: now });
+                c.agent = Some(agent);
+                let waited = c.queued.map_or(0, |q| now.since(q));
+                let pop = ScreenPop {
+                    call: uuid.clone(),
+                    node: c.key.node.clone(),
+                    offer: offer.0,
+                    kind: match kind {
+                        OfferKind::Inbound => "inbound".into(),
+                        OfferKind::Callback => "callback".into(),
+                    },
+                    caller: c.info.caller.clone(),
+                    presentation: c.info.presentation.clone(),
+                    line: c.info.line.clone(),
+                    carrier: c.info.carrier.clone(),
+                    dialled: c.info.dialled.clone(),
+                    queue: c.queue.clone().unwrap_or_default(),
+                    priority: c.priority,
+                    waited_ms: waited,
+                    ring_timeout_ms,
+                    ivr: c.ivr.clone(),
+                    context: c.context.clone(),
+                    outages: Vec::new(),
+                };
+                let node = c.key.node.clone();
+                let caller = c.info.caller.clone().unwrap_or_default();
+                if let Some(tx) = &c.cmds {
+                    let _ = tx.send(CallCmd::Reserved);
+                }
+                if let Some(o) = self.ops.get_mut(&agent) {
+                    o.call = Some(uuid.clone());
+                }
+                // The screen-pop goes out before the phone rings.
+                self.to_operator(agent, OperatorEvent::ScreenPop(Box::new(pop)));
+                self.metrics.offer_to_pop.observe_us(decided.elapsed().as_micros() as u64);
+                self.legs.insert(leg.clone(), uuid.clone());
+                self.step(
+                    &uuid,
+                    "offer",
+                    serde_json::json!({"agent": b.user_id, "offer": offer.0, "leg": leg}),
+                );
+                self.set_phase(&uuid, Phase::Ringing);
+                if let Some(c) = self.calls.get(&uuid)
+                    && c.info.direction == "inbound"
+                    && kind == OfferKind::Inbound
+                {
+                    let key = c.key.clone();
+                    self.update(
+                        &key,
+                        CallUpdate { offered_at: Some(Utc::now()), ..Default::default() },
+                    );
+                }
+                let secs = ring_timeout_ms.div_ceil(1000) + 1;
+                let cmd = format!(
+                    "originate {{origination_uuid={leg},originate_timeout={secs},ignore_early_media=true,kontakt_call={uuid},kontakt_operator={ext},origination_caller_id_number={cid},origination_caller_id_name=Kontakt}}{ep} &park()",
+                    ext = b.extension,
+                    cid = if caller.is_empty() { "anonymous".to_owned() } else { caller },
+                    ep = b.endpoint,
+                );
+                self.spawn_originate(node, cmd, move |ok| {
+                    Some(EngineEvent::LegResult {
+                        call: uuid,
+                        leg,
+                        agent,
+                        offer,
+                        ok,
+                        at: Instant::now(),
+                    })
+                });
+            }
+            Output::CancelOffer { call, agent, reason } => {
+                let Some(uuid) = self.by_acd.get(&call).cloned() else { return };
+                let reason_s = match reason {
+                    CancelReason::RingTimeout => "ring_timeout",
+                    CancelReason::CallerHangup => "caller_hangup",
+                    CancelReason::AgentPaused => "agent_paused",
+                    CancelReason::AgentLoggedOut => "agent_logged_out",
+                };
+                if let Some(c) = self.calls.get_mut(&uuid) {
+                    let node = c.key.node.clone();
+                    if let Some(o) = c.offered.take() {
+                        self.legs.remove(&o.leg);
+                        let leg = o.leg;
+                        self.switch_api(&node, format!("uuid_kill {leg} ORIGINATOR_CANCEL"));
+                    }
+                    if let Some(c) = self.calls.get_mut(&uuid) {
+                        c.agent = None;
+                        if reason != CancelReason::CallerHangup
+                            && let Some(tx) = &c.cmds
+                        {
+                            let _ = tx.send(CallCmd::Unreserved);
+                        }
+                    }
+                }
+                if let Some(o) = self.ops.get_mut(&agent) {
+                    o.call = None;
+                }
+                self.step(
+                    &uuid,
+                    "offer_cancelled",
+                    serde_json::json!({"agent": agent.0, "reason": reason_s}),
+                );
+                self.to_operator(
+                    agent,
+                    OperatorEvent::OfferCancelled { call: uuid.clone(), reason: reason_s.into() },
+                );
+                if self.calls.get(&uuid).is_some_and(|c| c.phase == Phase::Ringing) {
+                    self.set_phase(&uuid, Phase::Queued);
+                }
+            }
+            Output::Connect { call, agent } => {
+                let Some(uuid) = self.by_acd.get(&call).cloned() else { return };
+                let Some(c) = self.calls.get_mut(&uuid) else { return };
+                let node = c.key.node.clone();
+                let Some(agent_leg) = c.agent_leg.clone() else { return };
+                let (a, b) = match &c.citizen_leg {
+                    Some(citizen) => (citizen.clone(), agent_leg.clone()),
+                    None => (uuid.clone(), agent_leg.clone()),
+                };
+                // First the bridge: nothing else on this path may delay it.
+                self.switch_api(&node, format!("uuid_bridge {a} {b}"));
+                if let Some(at) = event_at {
+                    self.metrics.answer_to_bridge.observe_us(at.elapsed().as_micros() as u64);
+                }
+                let Some(c) = self.calls.get_mut(&uuid) else { return };
+                let ring_ms = c.offered.as_ref().map_or(0, |o| now.since(o.at));
+                let wait_ms = c.queued.map_or(0, |q| now.since(q));
+                c.connected = Some(now);
+                c.offered = None;
+                c.agent = Some(agent);
+                if let Some(tx) = &c.cmds {
+                    let _ = tx.send(CallCmd::Connected);
+                }
+                let key = c.key.clone();
+                let user = self.ops.get(&agent).map(|o| o.b.user_id);
+                let ext = self.ops.get(&agent).map(|o| o.b.extension.clone()).unwrap_or_default();
+                self.metrics.calls_answered.fetch_add(1, Ordering::Relaxed);
+                self.update(
+                    &key,
+                    CallUpdate {
+                        agent_user_id: user,
+                        connected_at: Some(Utc::now()),
+                        ring_ms: Some(ring_ms as i64),
+                        wait_ms: Some(wait_ms as i64),
+                        ..Default::default()
+                    },
+                );
+                self.step(&uuid, "connected", serde_json::json!({"agent": user, "leg": agent_leg}));
+                if self.cfg.recording.enabled {
+                    let day = Utc::now().format("%Y/%m/%d");
+                    let path = format!("{}/{day}/{}.wav", self.cfg.recording.dir, key.uuid);
+                    self.switch_api(&node, format!("uuid_record {a} start {path}"));
+                    self.update(&key, CallUpdate { recording: Some(path), ..Default::default() });
+                }
+                self.switch_api(&node, format!("db insert/kontakt_spymap/{ext}/{agent_leg}"));
+                self.set_phase(&uuid, Phase::Talking);
+                self.to_operator(agent, OperatorEvent::Connected { call: uuid });
+            }
+            Output::StartCallback { call, agent, attempt } => {
+                let Some(uuid) = self.by_acd.get(&call).cloned() else { return };
+                let Some(c) = self.calls.get(&uuid) else { return };
+                let Some(number) = c.callback_to.clone() else { return };
+                let node = self.default_node();
+                let leg = uuid::Uuid::new_v4().to_string();
+                let dial = self.cfg.callback_dial.replace("{number}", &number);
+                self.step(
+                    &uuid,
+                    "callback_dial",
+                    serde_json::json!({"attempt": attempt, "agent": agent.0, "leg": leg}),
+                );
+                let cmd = format!(
+                    "originate {{origination_uuid={leg},originate_timeout=40,kontakt_call={uuid},origination_caller_id_number={cid}}}{dial} &park()",
+                    cid = self.cfg.callback_caller_id,
+                );
+                self.spawn_originate(node, cmd, move |ok| {
+                    Some(EngineEvent::CitizenLeg { call: uuid, leg, ok })
+                });
+            }
+            Output::AnnouncePosition { call, position, ewt_ms } => {
+                let Some(uuid) = self.by_acd.get(&call) else { return };
+                if let Some(tx) = self.calls.get(uuid).and_then(|c| c.cmds.as_ref()) {
+                    let _ = tx.send(CallCmd::Announce { position, ewt_ms });
+                }
+                let uuid = uuid.clone();
+                self.step(
+                    &uuid,
+                    "announce",
+                    serde_json::json!({"position": position, "ewt_ms": ewt_ms}),
+                );
+            }
+            Output::Overflow { call, queue, reason, action } => {
+                let Some(uuid) = self.by_acd.get(&call).cloned() else { return };
+                self.step(
+                    &uuid,
+                    "overflow",
+                    serde_json::json!({"queue": queue.0, "reason": reason, "action": action}),
+                );
+                match action {
+                    OverflowAction::Queue(q) => {
+                        let name = self.queue_names.get(q.0 as usize).cloned();
+                        if let Some(c) = self.calls.get_mut(&uuid) {
+                            c.queue = name.clone();
+                            let key = c.key.clone();
+                            self.update(&key, CallUpdate { queue: name, ..Default::default() });
+                        }
+                    }
+                    OverflowAction::Callback => {
+                        if let Some(c) = self.calls.get_mut(&uuid) {
+                            if let Some(tx) = &c.cmds {
+                                let _ =
+                                    tx.send(CallCmd::PlayAndHangup("callback-confirmed".into()));
+                            }
+                            c.callback_to = c.info.caller.clone();
+                            c.cmds = None;
+                        }
+                    }
+                    OverflowAction::Message(prompt) | OverflowAction::Voicemail(prompt) => {
+                        if let Some(tx) = self.calls.get(&uuid).and_then(|c| c.cmds.as_ref()) {
+                            let _ = tx.send(CallCmd::PlayAndHangup(prompt));
+                        }
+                    }
+                }
+            }
+            Output::AgentStateChanged { agent, state, reason, .. } => {
+                let Some(o) = self.ops.get_mut(&agent) else { return };
+                o.state = state;
+                o.reason = reason.clone();
+                o.since = Utc::now();
+                let Some(o) = self.ops.get(&agent) else { return };
+                let view = self.agent_view(o);
+                self.to_operator(
+                    agent,
+                    OperatorEvent::State { state: state.name().into(), reason },
+                );
+                let _ = self.feed_sup.send(Arc::new(SupervisorMsg::Agent(view)));
+            }
+            Output::QueueLog(_) => {}
+        }
+    }
+
+    /// The control connection of a node; with a single node, that one.
+    fn client(&self, node: &str) -> Option<InboundClient> {
+        self.nodes.get(node).cloned().or_else(|| {
+            if self.nodes.len() == 1 { self.nodes.values().next().cloned() } else { None }
+        })
+    }
+
+    fn default_node(&self) -> String {
+        self.nodes_up.keys().next().cloned().unwrap_or_else(|| self.node_name.clone())
+    }
+
+    fn kill_leg_anywhere(&self, leg: &str) {
+        let node = self.default_node();
+        self.switch_api(&node, format!("uuid_kill {leg}"));
+    }
+
+    /// Runs an `api` command on a node without waiting for it.
+    fn switch_api(&self, node: &str, cmd: String) {
+        let Some(client) = self.client(node) else {
+            tracing::warn!(node, %cmd, "no control connection to this node");
+            return;
+        };
+        tokio::spawn(async move {
+            match client.api(&cmd).await {
+                Ok(r) if r.starts_with("-ERR") => {
+                    tracing::debug!(%cmd, reply = r.trim(), "FreeSWITCH refused");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%cmd, error = %e, "FreeSWITCH command failed"),
+            }
+        });
+    }
+
+    /// `bgapi originate …`; the result (answered, or the hang-up cause) comes back as an
+    /// event.
+    fn spawn_originate(
+        &self,
+        node: String,
+        cmd: String,
+        done: impl FnOnce(Result<(), String>) -> Option<EngineEvent> + Send + 'static,
+    ) {
+        let tx = self.tx.clone();
+        let client = self.client(&node);
+        tokio::spawn(async move {
+            let ok = match client {
+                None => Err("NO_CONTROL_CONNECTION".to_owned()),
+                Some(c) => match c.bgapi_with_timeout(&cmd, Duration::from_secs(120)).await {
+                    Ok(ev) => {
+                        let body = ev.body().unwrap_or_default().trim().to_owned();
+                        if body.starts_with("+OK") {
+                            Ok(())
+                        } else {
+                            Err(body.trim_start_matches("-ERR").trim().to_owned())
+                        }
+                    }
+                    Err(e) => Err(format!("ESL: {e}")),
+                },
+            };
+            if let Some(ev) = done(ok) {
+                let _ = tx.send(ev);
+            }
+        });
+    }
+
+    // ---- reconciliation ----------------------------------------------------------------
+
+    fn start_reconcile(&self, node: String) {
+        let tx = self.tx.clone();
+        let store = self.store.clone();
+        let Some(client) = self.client(&node) else { return };
+        tokio::spawn(async move {
+            let channels = match client.api("show channels as json").await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list channels for reconciliation");
+                    return;
+                }
+            };
+            let alive: Vec<String> = serde_json::from_str::<serde_json::Value>(&channels)
+                .ok()
+                .and_then(|v| v.get("rows").and_then(|r| r.as_array()).cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| r.get("uuid").and_then(|u| u.as_str()).map(str::to_owned))
+                .collect();
+            let records = match store.calls_in_status(CallStatus::Live, None).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read live call records for reconciliation");
+                    return;
+                }
+            };
+            let _ = tx.send(EngineEvent::Reconcile { node, alive, records });
+        });
+    }
+
+    /// After (re)connecting: records of calls that ended while we were away are closed;
+    /// calls still alive that we do not track are re-attached to our socket.
+    fn reconcile(&mut self, node: &str, alive: &[String], records: Vec<kontakt_store::CallRecord>) {
+        let alive: std::collections::HashSet<&str> = alive.iter().map(String::as_str).collect();
+        let mut closed = 0;
+        let mut reattached = 0;
+        for r in records {
+            if r.key.node != node
+                && !(self.client(&r.key.node).is_none() && r.direction == "inbound")
+            {
+                continue;
+            }
+            if self.calls.contains_key(&r.key.uuid) || r.direction == "callback" {
+                continue;
+            }
+            if alive.contains(r.key.uuid.as_str()) {
+                if let Some(addr) = &self.outbound_addr {
+                    reattached += 1;
+                    self.switch_api(
+                        node,
+                        format!("uuid_transfer {} 'socket:{addr} async full' inline", r.key.uuid),
+                    );
+                }
+                continue;
+            }
+            closed += 1;
+            let ended = r.steps.last().map_or(r.started_at, |s| s.at).max(
+                [r.connected_at, r.queued_at, r.offered_at]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .unwrap_or(r.started_at),
+            );
+            let answered = r.connected_at.is_some();
+            self.metrics.calls_reconciled_closed.fetch_add(1, Ordering::Relaxed);
+            self.writer.write(vec![CallOp::Update {
+                key: r.key.clone(),
+                set: CallUpdate {
+                    ended_at: Some(ended),
+                    end_reason: Some("ended_while_kontakt_away".into()),
+                    hangup_cause: Some("UNKNOWN".into()),
+                    status: Some(if answered { CallStatus::Ended } else { CallStatus::Closed }),
+                    ..Default::default()
+                },
+            }]);
+        }
+        if closed + reattached > 0 {
+            tracing::info!(node, closed, reattached, "reconciled call records with FreeSWITCH");
+        }
+    }
+
+    // ---- commands ----------------------------------------------------------------------
+
+    fn agent_of(&self, user: Id) -> Result<AgentId, CommandError> {
+        let a = AgentId(u32::try_from(user).map_err(|_| CommandError::UnknownOperator)?);
+        if self.ops.contains_key(&a) { Ok(a) } else { Err(CommandError::UnknownOperator) }
+    }
+
+    fn applied(h: Handled) -> Result<Reply, CommandError> {
+        match h {
+            Handled::Applied => Ok(Reply::Done),
+            Handled::Ignored(kontakt_acd::Ignored::AlreadyInState) => Ok(Reply::Done),
+            Handled::Ignored(why) => Err(CommandError::Refused(why.to_string())),
+        }
+    }
+
+    fn command(&mut self, cmd: Command) -> Result<Reply, CommandError> {
+        let now = self.now();
+        match cmd {
+            Command::Login { user } => {
+                let a = self.agent_of(user)?;
+                Self::applied(self.router.handle(Input::AgentLogin { agent: a }, now))
+            }
+            Command::Logout { user } => {
+                let a = self.agent_of(user)?;
+                Self::applied(self.router.handle(Input::AgentLogout { agent: a }, now))
+            }
+            Command::Ready { user } => {
+                let a = self.agent_of(user)?;
+                if self.ops.get(&a).is_some_and(|o| o.state == AgentStateKind::LoggedOut) {
+                    self.router.handle(Input::AgentLogin { agent: a }, now);
+                }
+                if self.ops.get(&a).is_some_and(|o| o.wrap.is_some()) {
+                    return Err(CommandError::Refused(
+                        "link the last call to an appeal or an outcome first".into(),
+                    ));
+                }
+                Self::applied(self.router.handle(Input::AgentReady { agent: a }, now))
+            }
+            Command::Pause { user, reason } => {
+                let a = self.agent_of(user)?;
+                if !self.cfg.pause_reasons.contains(&reason) {
+                    return Err(CommandError::UnknownReason(reason));
+                }
+                Self::applied(self.router.handle(Input::AgentPause { agent: a, reason }, now))
+            }
+            Command::Link { user, call, link } => self.link(user, &call, link),
+            Command::Hold { user, hold } => {
+                let a = self.agent_of(user)?;
+                let c = self.talking_call(a)?;
+                let target = c.citizen_leg.clone().unwrap_or_else(|| c.key.uuid.clone());
+                let node = c.key.node.clone();
+                self.switch_api(
+                    &node,
+                    format!("uuid_hold {}{target}", if hold { "" } else { "off " }),
+                );
+                Ok(Reply::Done)
+            }
+            Command::Transfer { user, target } => {
+                let a = self.agent_of(user)?;
+                let t = self
+                    .cfg
+                    .directory
+                    .iter()
+                    .find(|t| t.code == target)
+                    .cloned()
+                    .ok_or(CommandError::UnknownTarget(target))?;
+                let c = self.talking_call(a)?;
+                let caller = c.citizen_leg.clone().unwrap_or_else(|| c.key.uuid.clone());
+                let uuid = c.key.uuid.clone();
+                let node = c.key.node.clone();
+                self.step(
+                    &uuid,
+                    "transfer",
+                    serde_json::json!({"target": t.code, "extension": t.extension, "by": user}),
+                );
+                self.switch_api(&node, format!("uuid_transfer {caller} {}", t.extension));
+                self.to_operator(a, OperatorEvent::Transferred { call: uuid, target: t.code });
+                Ok(Reply::Done)
+            }
+            Command::Eavesdrop { supervisor, call, mode } => {
+                let sup = self
+                    .cfg
+                    .supervisors
+                    .iter()
+                    .find(|s| Some(s.username.as_str()) == self.username_of(supervisor))
+                    .cloned()
+                    .ok_or(CommandError::Refused(
+                        "no phone configured for this supervisor".into(),
+                    ))?;
+                let c = self.calls.get(&call).ok_or(CommandError::UnknownCall)?;
+                if c.phase != Phase::Talking {
+                    return Err(CommandError::NoLiveCall);
+                }
+                let target = c.agent_leg.clone().unwrap_or_else(|| c.key.uuid.clone());
+                let node = c.key.node.clone();
+                let vars = match mode {
+                    EavesdropMode::Listen => "",
+                    EavesdropMode::Whisper => "eavesdrop_whisper_aleg=true,",
+                    EavesdropMode::Barge => {
+                        "eavesdrop_whisper_aleg=true,eavesdrop_whisper_bleg=true,"
+                    }
+                };
+                self.step(
+                    &call,
+                    "eavesdrop",
+                    serde_json::json!({"supervisor": supervisor, "mode": mode}),
+                );
+                let cmd = format!(
+                    "originate {{{vars}kontakt_supervisor={supervisor}}}{} &eavesdrop({target})",
+                    sup.endpoint
+                );
+                self.spawn_originate(node, cmd, |ok| {
+                    if let Err(e) = ok {
+                        tracing::info!(error = %e, "eavesdrop leg ended without answer");
+                    }
+                    None
+                });
+                Ok(Reply::Done)
+            }
+            Command::ForceState { agent, state } => {
+                let a = self.agent_of(agent)?;
+                Self::applied(self.router.handle(Input::ForceAgentState { agent: a, state }, now))
+            }
+            Command::MoveCall { call, queue } => {
+                let q =
+                    *self.queues.get(&queue).ok_or(CommandError::UnknownQueue(queue.clone()))?;
+                let acd =
+                    self.calls.get(&call).and_then(|c| c.acd).ok_or(CommandError::UnknownCall)?;
+                let r = Self::applied(
+                    self.router.handle(Input::MoveCall { call: acd, queue: q }, now),
+                )?;
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.queue = Some(queue.clone());
+                }
+                self.step(&call, "moved", serde_json::json!({"queue": queue}));
+                Ok(r)
+            }
+            Command::SetPriority { call, priority } => {
+                let acd =
+                    self.calls.get(&call).and_then(|c| c.acd).ok_or(CommandError::UnknownCall)?;
+                let r = Self::applied(
+                    self.router.handle(Input::SetPriority { call: acd, priority }, now),
+                )?;
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.priority = priority;
+                }
+                self.step(&call, "priority", serde_json::json!({"priority": priority}));
+                Ok(r)
+            }
+            Command::OperatorStatus { user } => {
+                let a = self.agent_of(user)?;
+                let o = self.ops.get(&a).ok_or(CommandError::UnknownOperator)?;
+                Ok(Reply::Operator(Box::new(OperatorStatus {
+                    user_id: user,
+                    state: o.state.name().into(),
+                    reason: o.reason.clone(),
+                    since: o.since,
+                    call: o.call.clone(),
+                    wrap_up_call: o.wrap.as_ref().map(|w| w.0.uuid.clone()),
+                    outcomes: self.cfg.outcomes.clone(),
+                    pause_reasons: self.cfg.pause_reasons.clone(),
+                })))
+            }
+            Command::Snapshot => Ok(Reply::Snapshot(Box::new(self.snapshot()))),
+        }
+    }
+
+    fn username_of(&self, user: Id) -> Option<&str> {
+        self.ops.values().find(|o| o.b.user_id == user).map(|o| o.b.username.as_str())
+    }
+
+    fn talking_call(&self, a: AgentId) -> Result<&LiveCall, CommandError> {
+        let uuid = self.ops.get(&a).and_then(|o| o.call.clone()).ok_or(CommandError::NoLiveCall)?;
+        self.calls.get(&uuid).filter(|c| c.phase == Phase::Talking).ok_or(CommandError::NoLiveCall)
+    }
+
+    fn link(&mut self, user: Id, call: &str, link: CallLink) -> Result<Reply, CommandError> {
+        let a = self.agent_of(user)?;
+        if let CallLink::Outcome(o) = &link
+            && !self.cfg.outcomes.contains(o)
+        {
+            return Err(CommandError::UnknownOutcome(o.clone()));
+        }
+        let now = self.now();
+        // A live call being talked: remember the link; wrap-up ends as the call does.
+        if let Some(c) = self.calls.get_mut(call) {
+            if c.agent != Some(a) {
+                return Err(CommandError::NotYourCall);
+            }
+            if c.phase != Phase::Talking {
+                return Err(CommandError::NotAnswered);
+            }
+            if c.link.is_some() {
+                return Err(CommandError::AlreadyLinked);
+            }
+            c.link = Some(link.clone());
+            let key = c.key.clone();
+            self.write_link(&key, &link, user);
+            self.to_operator(a, OperatorEvent::Linked { call: call.to_owned(), link });
+            return Ok(Reply::Done);
+        }
+        let Some((key, agent, _)) = self.ended.get(call).cloned() else {
+            return Err(CommandError::UnknownCall);
+        };
+        if agent != Some(a) {
+            return Err(CommandError::NotYourCall);
+        }
+        self.ended.remove(call);
+        self.write_link(&key, &link, user);
+        let wrap_ms = self.ops.get(&a).and_then(|o| o.wrap.as_ref()).map(|w| now.since(w.1));
+        self.update(&key, CallUpdate { wrap_ms: wrap_ms.map(|w| w as i64), ..Default::default() });
+        if let Some(o) = self.ops.get_mut(&a)
+            && o.wrap.as_ref().is_some_and(|w| w.0 == key)
+        {
+            o.wrap = None;
+        }
+        self.router.handle(Input::WrapUpDone { agent: a, disposition: "linked".into() }, now);
+        self.to_operator(a, OperatorEvent::Linked { call: call.to_owned(), link });
+        Ok(Reply::Done)
+    }
+
+    fn write_link(&self, key: &CallKey, link: &CallLink, user: Id) {
+        match link {
+            CallLink::Appeal(_) => self.metrics.calls_linked_appeal.fetch_add(1, Ordering::Relaxed),
+            CallLink::Outcome(_) => {
+                self.metrics.calls_other_outcome.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+        self.writer.write(vec![CallOp::Link {
+            key: key.clone(),
+            link: link.clone(),
+            by: Some(user),
+            at: Utc::now(),
+        }]);
+    }
+}

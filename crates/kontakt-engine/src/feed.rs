@@ -1,0 +1,158 @@
+//! What the engine tells the people watching: operators (their own offers and calls) and
+//! supervisors (queues, agents, calls). Published on broadcast channels; the engine never
+//! waits for a reader. A reader that falls behind gets `Lagged` from tokio and asks for a
+//! fresh snapshot instead of the messages it missed.
+
+use chrono::{DateTime, Utc};
+use kontakt_acd::StatsSnapshot;
+use kontakt_store::{CallLink, Id};
+use serde::Serialize;
+
+/// The caller as the screen-pop shows them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CallerContext {
+    pub applicant: Option<KnownApplicant>,
+    /// The applicant's most recent appeals, newest first.
+    pub appeals: Vec<AppealSummary>,
+    /// The operator who handled the applicant's last appeal (sticky routing).
+    pub last_operator: Option<Id>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KnownApplicant {
+    pub id: Id,
+    pub name: String,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppealSummary {
+    pub id: Id,
+    pub reg_no: String,
+    pub registered_at: DateTime<Utc>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub questions: Vec<QuestionSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuestionSummary {
+    pub category: String,
+    pub address: Option<String>,
+    /// Assignment states and executors.
+    pub state: Option<String>,
+    pub executor_id: Option<Id>,
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// Everything an operator needs before picking up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScreenPop {
+    pub call: String,
+    pub node: String,
+    pub offer: u64,
+    pub kind: String,
+    pub caller: Option<String>,
+    pub presentation: String,
+    pub line: Option<String>,
+    pub carrier: Option<String>,
+    pub dialled: String,
+    pub queue: String,
+    pub priority: u8,
+    pub waited_ms: u64,
+    pub ring_timeout_ms: u64,
+    /// Menu choices in order, e.g. `["uk", "emergency"]`.
+    pub ivr: Vec<String>,
+    pub context: CallerContext,
+    /// Outages affecting the address, when the center knows them (not modelled yet).
+    pub outages: Vec<String>,
+}
+
+/// One message for one operator.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OperatorEvent {
+    /// Published before the operator's phone is rung.
+    ScreenPop(Box<ScreenPop>),
+    OfferCancelled {
+        call: String,
+        reason: String,
+    },
+    Connected {
+        call: String,
+    },
+    /// The call ended; `wrap_up` tells whether an appeal link (or outcome) is now awaited.
+    Ended {
+        call: String,
+        wrap_up: bool,
+        cause: Option<String>,
+    },
+    Linked {
+        call: String,
+        link: CallLink,
+    },
+    State {
+        state: String,
+        reason: Option<String>,
+    },
+    Held {
+        call: String,
+        held: bool,
+    },
+    Transferred {
+        call: String,
+        target: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperatorMsg {
+    pub user_id: Id,
+    pub at: DateTime<Utc>,
+    pub event: OperatorEvent,
+}
+
+/// A live call as supervisors see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveCallView {
+    pub call: String,
+    pub node: String,
+    pub caller: Option<String>,
+    pub line: Option<String>,
+    pub phase: String,
+    pub queue: Option<String>,
+    pub priority: u8,
+    pub agent: Option<Id>,
+    pub since: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentView {
+    pub user_id: Id,
+    pub username: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub since: DateTime<Utc>,
+    pub call: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SupervisorSnapshot {
+    pub at: DateTime<Utc>,
+    pub stats: StatsSnapshot,
+    pub agents: Vec<AgentView>,
+    pub calls: Vec<LiveCallView>,
+    pub queue_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SupervisorMsg {
+    /// Sent every second and on request.
+    Snapshot(Box<SupervisorSnapshot>),
+    Agent(AgentView),
+    Call(LiveCallView),
+    CallGone {
+        call: String,
+    },
+}

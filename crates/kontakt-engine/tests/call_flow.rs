@@ -1,0 +1,292 @@
+//! The call flow end to end over real TCP: the FreeSWITCH emulator (kontakt-sim) places
+//! calls into our outbound socket and answers our control connection; the engine routes
+//! them to operators whose phones the emulator simulates; records land in SQLite.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use kontakt_engine::feed::{OperatorEvent, OperatorMsg};
+use kontakt_engine::*;
+use kontakt_sim::{
+    Emulator, EmulatorConfig, EmulatorHandle, EndpointBehaviour, EndpointConfig, ScriptedCall,
+};
+use kontakt_store::*;
+use kontakt_switch::{InboundClient, InboundConfig, OutboundConfig, OutboundServer};
+use tokio::sync::broadcast;
+
+struct Center {
+    store: Arc<dyn Store>,
+    engine: EngineHandle,
+    emu: EmulatorHandle,
+    ops: Vec<Id>,
+    _dir: tempfile::TempDir,
+}
+
+async fn within<T>(what: &str, secs: u64, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+async fn center(
+    endpoints: Vec<(&str, EndpointBehaviour)>,
+    tweak: impl FnOnce(&mut EngineConfig),
+) -> Center {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/k.db", dir.path().display());
+    let store = kontakt_store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    for c in kontakt_appeals::seed::default_categories() {
+        store.upsert_category(c).await.unwrap();
+    }
+    let mut bindings = Vec::new();
+    for (ext, _) in &endpoints {
+        let u = store
+            .create_user(
+                NewUser {
+                    username: format!("op{ext}"),
+                    display_name: format!("Operator {ext}"),
+                    role: Role::Operator,
+                    password_hash: "x".into(),
+                    executor_id: None,
+                    must_change_password: false,
+                },
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        bindings.push(OperatorBinding {
+            user_id: u.id,
+            username: u.username,
+            endpoint: format!("user/{ext}"),
+            extension: (*ext).to_owned(),
+            queues: Vec::new(),
+        });
+    }
+    let server = OutboundServer::bind("127.0.0.1:0", OutboundConfig::default()).await.unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    let emu = Emulator::start(EmulatorConfig {
+        listen: "127.0.0.1:0".into(),
+        heartbeat_secs: 0.0,
+        playback_secs: 0.2,
+        dtmf_delay_secs: 0.05,
+        outbound_socket: Some(addr.clone()),
+        endpoints: endpoints
+            .iter()
+            .map(|(u, b)| EndpointConfig { user: (*u).to_owned(), behaviour: b.clone() })
+            .collect(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let writer =
+        RecordWriter::start(store.clone(), JournalConfig::in_dir(dir.path().join("journal")))
+            .await
+            .unwrap();
+    let mut config = EngineConfig::default();
+    for q in &mut config.queues {
+        q.ring_timeout_secs = 2;
+        q.announce_every_secs = 0;
+    }
+    config.recording.dir = "/rec".into();
+    tweak(&mut config);
+    let ops = bindings.iter().map(|b| b.user_id).collect();
+    let engine = kontakt_engine::start(EngineSetup {
+        config,
+        operators: bindings,
+        store: store.clone(),
+        writer,
+        node_name: "kontakt-test".into(),
+        outbound_addr: Some(addr),
+    })
+    .unwrap();
+    let mut ic = InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon")
+        .events(["CHANNEL_HANGUP_COMPLETE"]);
+    ic.backoff.initial = Duration::from_millis(10);
+    let (client, events) = within("ESL connect", 5, InboundClient::connect(ic)).await.unwrap();
+    engine.attach_node("kontakt-sim", client, events);
+    let e = engine.clone();
+    server.serve(move |call| kontakt_engine::run_call(e.clone(), call));
+    Center { store, engine, emu, ops, _dir: dir }
+}
+
+fn answer_after(secs: f64) -> EndpointBehaviour {
+    EndpointBehaviour { answer_after_secs: Some(secs), reject: None, hangup_after_secs: None }
+}
+
+async fn ready(c: &Center, user: Id) {
+    c.engine.command(Command::Ready { user }).await.unwrap();
+}
+
+/// The next event for `user`, skipping other operators' and state messages.
+async fn next_for(feed: &mut broadcast::Receiver<Arc<OperatorMsg>>, user: Id) -> OperatorEvent {
+    loop {
+        let m = within("operator event", 10, feed.recv()).await.unwrap();
+        if m.user_id == user && !matches!(m.event, OperatorEvent::State { .. }) {
+            return m.event.clone();
+        }
+    }
+}
+
+fn call(caller: &str, digits: &[&str]) -> ScriptedCall {
+    let mut c = ScriptedCall::new(caller, "1580");
+    c.digits = digits.iter().map(|d| (*d).to_owned()).collect();
+    c
+}
+
+async fn record_of(c: &Center, uuid: &str, until: impl Fn(&CallRecord) -> bool) -> CallRecord {
+    within("call record", 10, async {
+        loop {
+            let _ = c.engine.writer().sync().await;
+            let key = CallKey { node: "kontakt-sim".into(), uuid: uuid.into() };
+            if let Some(r) = c.store.call_record(&key).await.unwrap()
+                && until(&r)
+            {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+fn appeal_for(uuid: &str, operator: Id) -> NewAppeal {
+    let at = Utc::now();
+    NewAppeal {
+        reg_year: 2026,
+        applicant_id: None,
+        channel: kontakt_appeals::Channel::Phone,
+        legal_kind: kontakt_appeals::LegalKind::Complaint,
+        answer_channel: None,
+        collective: false,
+        call_id: Some(uuid.into()),
+        operator_id: Some(operator),
+        received_at: at,
+        registered_at: at,
+        legal_due_at: None,
+        repeat_of: None,
+        questions: Vec::new(),
+        actor: Actor { user_id: Some(operator), kind: kontakt_appeals::ActorKind::Operator },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_call_ends_linked_to_a_new_appeal() {
+    let c = center(vec![("1001", answer_after(0.3))], |_| {}).await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    ready(&c, op).await;
+    let mut sc = call("0501234567", &["1", "2"]);
+    sc.talk_secs = Some(0.5);
+    let uuid = c.emu.place_call(&sc);
+    // The screen-pop reaches the operator first, with the caller and the menu path.
+    let OperatorEvent::ScreenPop(pop) = next_for(&mut feed, op).await else {
+        panic!("no screen-pop")
+    };
+    assert_eq!(pop.call, uuid);
+    assert_eq!(pop.caller.as_deref(), Some("+380501234567"));
+    assert_eq!(pop.line.as_deref(), Some("short_1580"));
+    assert_eq!(pop.queue, "general");
+    assert_eq!(pop.ivr, ["uk", "language:uk", "housing"]);
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Connected { .. }));
+    let OperatorEvent::Ended { wrap_up, .. } = next_for(&mut feed, op).await else { panic!() };
+    assert!(wrap_up, "an answered call waits for its appeal link");
+    // Wrap-up: the operator cannot take the next call before linking this one.
+    let refused = c.engine.command(Command::Ready { user: op }).await;
+    assert!(matches!(refused, Err(CommandError::Refused(_))), "{refused:?}");
+    let appeal = c.store.register_appeal(appeal_for(&uuid, op)).await.unwrap();
+    c.engine
+        .command(Command::Link { user: op, call: uuid.clone(), link: CallLink::Appeal(appeal.id) })
+        .await
+        .unwrap();
+    let r = record_of(&c, &uuid, |r| r.status == CallStatus::Closed).await;
+    assert_eq!(r.link, Some(CallLink::Appeal(appeal.id)));
+    assert_eq!(r.agent_user_id, Some(op));
+    assert_eq!(r.caller.as_deref(), Some("+380501234567"));
+    assert_eq!(r.end_reason.as_deref(), Some("completed"));
+    assert!(r.connected_at.is_some() && r.talk_ms.unwrap() > 0, "{r:?}");
+    assert!(r.recording.as_deref().unwrap().starts_with("/rec/"), "{r:?}");
+    assert!(r.wrap_ms.is_some());
+    let kinds: Vec<&str> = r.steps.iter().map(|s| s.kind.as_str()).collect();
+    for k in ["ivr", "queued", "offer", "connected", "hangup"] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+    // Linked: the operator is free again.
+    ready(&c, op).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_offer_goes_to_the_next_operator() {
+    let sleepy =
+        EndpointBehaviour { answer_after_secs: None, reject: None, hangup_after_secs: None };
+    let c = center(vec![("1001", sleepy), ("1002", answer_after(0.2))], |_| {}).await;
+    let (a, b) = (c.ops[0], c.ops[1]);
+    let mut feed = c.engine.operator_feed();
+    ready(&c, a).await;
+    let mut sc = call("0671112233", &["1", "2"]);
+    sc.talk_secs = Some(0.3);
+    let uuid = c.emu.place_call(&sc);
+    assert!(matches!(next_for(&mut feed, a).await, OperatorEvent::ScreenPop(_)));
+    ready(&c, b).await;
+    // Ring timeout (2 s): the offer is withdrawn from A and made to B.
+    let OperatorEvent::OfferCancelled { reason, .. } = next_for(&mut feed, a).await else {
+        panic!()
+    };
+    assert_eq!(reason, "ring_timeout");
+    assert!(matches!(next_for(&mut feed, b).await, OperatorEvent::ScreenPop(_)));
+    assert!(matches!(next_for(&mut feed, b).await, OperatorEvent::Connected { .. }));
+    let r = record_of(&c, &uuid, |r| r.status == CallStatus::Ended).await;
+    assert_eq!(r.agent_user_id, Some(b));
+    let offers = r.steps.iter().filter(|s| s.kind == "offer").count();
+    assert_eq!(offers, 2, "{:?}", r.steps);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_hanging_up_while_the_operator_rings_cancels_the_leg() {
+    let c = center(vec![("1001", answer_after(5.0))], |_| {}).await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    ready(&c, op).await;
+    let mut sc = call("0501234567", &["1", "2"]);
+    sc.patience_secs = Some(1.5);
+    let uuid = c.emu.place_call(&sc);
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::ScreenPop(_)));
+    let OperatorEvent::OfferCancelled { reason, .. } = next_for(&mut feed, op).await else {
+        panic!()
+    };
+    assert_eq!(reason, "caller_hangup");
+    let r = record_of(&c, &uuid, |r| r.status == CallStatus::Closed).await;
+    assert_eq!(r.end_reason.as_deref(), Some("abandoned"));
+    assert_eq!(r.connected_at, None);
+    // The operator's ringing leg is gone too.
+    within("operator leg gone", 5, async {
+        while c.emu.channels().iter().any(|ch| ch.name.contains("1001")) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emergencies_overtake_the_queue() {
+    let c = center(vec![("1001", answer_after(0.1))], |_| {}).await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    // Nobody ready: both calls wait; the emergency arrives second.
+    let mut normal = call("0501111111", &["1", "2"]);
+    normal.talk_secs = Some(0.2);
+    let mut urgent = call("0502222222", &["1", "1"]);
+    urgent.talk_secs = Some(0.2);
+    let n = c.emu.place_call(&normal);
+    record_of(&c, &n, |r| r.queued_at.is_some()).await;
+    let u = c.emu.place_call(&urgent);
+    record_of(&c, &u, |r| r.queued_at.is_some()).await;
+    ready(&c, op).await;
+    let OperatorEvent::ScreenPop(pop) = next_for(&mut feed, op).await else { panic!() };
+    assert_eq!(pop.call, u, "the emergency call goes first");
+    assert_eq!(pop.queue, "emergency");
+    assert_eq!(pop.priority, 9);
+}

@@ -6,6 +6,7 @@
 
 mod checks;
 mod config;
+mod demo;
 mod esl;
 mod seed;
 mod serve;
@@ -65,6 +66,9 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Agents needed for a service-level target (Erlang C, or Erlang A with --patience).
     Staffing(simulate::StaffingArgs),
+    /// The whole center on one machine: engine, FreeSWITCH emulator, simulated callers and
+    /// operators, on the configured database. --duration N prints a JSON summary.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -116,6 +120,7 @@ fn run_online(cli: Cli) -> ExitCode {
             Command::CheckConfig => checks::check_config(&config).await,
             Command::Seed { demo, appeals } => seed::run(&config, demo, appeals).await,
             Command::Esl(cmd) => esl::tail(&config, cmd).await,
+            Command::Demo(args) => demo::run(&config, args).await,
             Command::Simulate(_) | Command::Staffing(_) => {
                 anyhow::bail!("internal error: offline commands run before the runtime starts")
             }

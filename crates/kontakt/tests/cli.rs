@@ -265,3 +265,35 @@ async fn esl_tail_prints_a_live_switch_s_events_as_json_lines() {
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["event"]["Event-Name"], "HEARTBEAT", "{line}");
 }
+
+#[test]
+fn demo_runs_a_center_and_accounts_for_every_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kontakt(dir.path())
+        .args(["demo", "--duration", "6", "--calls-per-minute", "120", "--operators", "4"])
+        .args(["--free-seats", "1", "--max-talk-secs", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "calls",
+        "answered",
+        "abandoned",
+        "linked_to_appeal",
+        "other_outcome",
+        "call_records",
+        "lost_records",
+    ] {
+        assert!(s.get(key).and_then(|v| v.as_i64()).is_some(), "demo summary lacks {key}: {s}");
+    }
+    let calls = s["calls"].as_i64().unwrap();
+    assert!(calls >= 5, "{s}");
+    assert_eq!(s["call_records"], calls, "every placed call has a record: {s}");
+    assert_eq!(s["lost_records"], 0, "{s}");
+    assert!(s["answered"].as_i64().unwrap() > 0, "{s}");
+    // The operators linked what they answered (a call still in wrap-up may remain).
+    let linked = s["linked_to_appeal"].as_i64().unwrap() + s["other_outcome"].as_i64().unwrap();
+    assert!(linked > 0, "{s}");
+    assert_eq!(s["journal_depth"], 0, "{s}");
+}

@@ -290,3 +290,85 @@ async fn emergencies_overtake_the_queue() {
     assert_eq!(pop.queue, "emergency");
     assert_eq!(pop.priority, 9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_caller_is_recognised_and_offered_to_their_operator_first() {
+    let c = center(vec![("1001", answer_after(0.2)), ("1002", answer_after(0.2))], |_| {}).await;
+    let (a, b) = (c.ops[0], c.ops[1]);
+    let applicant = c
+        .store
+        .create_applicant(
+            NewApplicant {
+                last_name: Some("Шевченко".into()),
+                first_name: Some("Олена".into()),
+                patronymic: None,
+                email: None,
+                kind: kontakt_appeals::ApplicantKind::Individual,
+                privileges: Vec::new(),
+                confidential: false,
+                assurance: kontakt_appeals::AssuranceLevel::ContactVerified,
+                address: None,
+                phones: vec!["+380507654321".into()],
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    // Her last appeal was taken by operator B.
+    let mut earlier = appeal_for("earlier-call", b);
+    earlier.applicant_id = Some(applicant.id);
+    let earlier = c.store.register_appeal(earlier).await.unwrap();
+    let mut feed = c.engine.operator_feed();
+    // A has been idle longest and would normally get the call.
+    ready(&c, a).await;
+    ready(&c, b).await;
+    let mut sc = call("0507654321", &["1", "2"]);
+    sc.talk_secs = Some(0.3);
+    let uuid = c.emu.place_call(&sc);
+    let OperatorEvent::ScreenPop(pop) = next_for(&mut feed, b).await else { panic!() };
+    assert_eq!(pop.call, uuid);
+    let known = pop.context.applicant.as_ref().expect("the caller is recognised");
+    assert_eq!(known.id, applicant.id);
+    assert_eq!(pop.context.appeals[0].reg_no, earlier.reg_no.to_string());
+    assert_eq!(pop.context.last_operator, Some(b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_caller_is_called_back() {
+    let c = center(vec![("1001", answer_after(0.2))], |cfg| {
+        cfg.abandoned_callback_after_secs = Some(1);
+        cfg.callback_dial = "user/{number}".into();
+    })
+    .await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    let mut sc = call("0503334455", &["1", "2"]);
+    sc.patience_secs = Some(2.5);
+    let uuid = c.emu.place_call(&sc);
+    let r = record_of(&c, &uuid, |r| r.status == CallStatus::Closed).await;
+    assert_eq!(r.end_reason.as_deref(), Some("abandoned"));
+    // The operator becomes ready: the callback is offered, then dialled once they answer.
+    ready(&c, op).await;
+    let OperatorEvent::ScreenPop(pop) = next_for(&mut feed, op).await else { panic!() };
+    assert_eq!(pop.kind, "callback");
+    assert_eq!(pop.caller.as_deref(), Some("+380503334455"));
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Connected { .. }));
+    let cb = CallKey { node: "kontakt-test".into(), uuid: pop.call.clone() };
+    let rec = within("callback record", 10, async {
+        loop {
+            c.engine.writer().sync().await.unwrap();
+            if let Some(r) = c.store.call_record(&cb).await.unwrap()
+                && r.connected_at.is_some()
+            {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(rec.direction, "callback");
+    assert_eq!(rec.agent_user_id, Some(op));
+    assert!(
+        rec.steps.iter().any(|s| s.kind == "callback_for" && s.detail["call"] == uuid.as_str())
+    );
+}

@@ -321,6 +321,36 @@ struct LiveCall {
     link: Option<CallLink>,
 }
 
+impl LiveCall {
+    fn new(info: NewCallRecord, now: Millis, phase: Phase) -> Self {
+        LiveCall {
+            key: info.key.clone(),
+            info,
+            acd: None,
+            cmds: None,
+            callback_to: None,
+            citizen_leg: None,
+            phase,
+            phase_since: Utc::now(),
+            ivr: Vec::new(),
+            context: CallerContext::default(),
+            queue: None,
+            priority: 0,
+            queued: None,
+            started: now,
+            offered: None,
+            agent: None,
+            agent_leg: None,
+            connected: None,
+            hold_since: None,
+            hold_ms: 0,
+            seq: 0,
+            operator_hung_up: false,
+            link: None,
+        }
+    }
+}
+
 struct Operator {
     b: OperatorBinding,
     state: AgentStateKind,
@@ -777,34 +807,10 @@ impl Engine {
         }
         self.metrics.calls_started.fetch_add(u64::from(!resumed), Ordering::Relaxed);
         let now = self.now();
-        self.calls.insert(
-            uuid.clone(),
-            LiveCall {
-                key: rec.key.clone(),
-                info: rec,
-                acd: None,
-                cmds: Some(cmds),
-                callback_to: None,
-                citizen_leg: None,
-                phase: Phase::Ivr,
-                phase_since: Utc::now(),
-                ivr: vec![info.language],
-                context: CallerContext::default(),
-                queue: None,
-                priority: 0,
-                queued: None,
-                started: now,
-                offered: None,
-                agent: None,
-                agent_leg: None,
-                connected: None,
-                hold_since: None,
-                hold_ms: 0,
-                seq: 0,
-                operator_hung_up: false,
-                link: None,
-            },
-        );
+        let mut call = LiveCall::new(rec, now, Phase::Ivr);
+        call.cmds = Some(cmds);
+        call.ivr = vec![info.language];
+        self.calls.insert(uuid.clone(), call);
         self.publish_call(&uuid);
     }
 
@@ -906,34 +912,9 @@ impl Engine {
         self.metrics.callbacks_created.fetch_add(1, Ordering::Relaxed);
         let now = self.now();
         let uuid = key.uuid.clone();
-        self.calls.insert(
-            uuid.clone(),
-            LiveCall {
-                key,
-                info: rec,
-                acd: None,
-                cmds: None,
-                callback_to: Some(number),
-                citizen_leg: None,
-                phase: Phase::Queued,
-                phase_since: Utc::now(),
-                ivr: Vec::new(),
-                context: CallerContext::default(),
-                queue: None,
-                priority: 0,
-                queued: None,
-                started: now,
-                offered: None,
-                agent: None,
-                agent_leg: None,
-                connected: None,
-                hold_since: None,
-                hold_ms: 0,
-                seq: 0,
-                operator_hung_up: false,
-                link: None,
-            },
-        );
+        let mut call = LiveCall::new(rec, now, Phase::Queued);
+        call.callback_to = Some(number);
+        self.calls.insert(uuid.clone(), call);
         self.step(
             &uuid,
             "callback_for",

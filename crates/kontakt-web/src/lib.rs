@@ -29,6 +29,9 @@ pub use routes::users::validate_new_user;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub settings: Arc<WebSettings>,
+    /// The running call center; `None` when Kontakt runs without telephony (the registry
+    /// alone), and the desk's call endpoints then answer 503.
+    pub engine: Option<kontakt_engine::EngineHandle>,
 }
 
 #[derive(Debug, Clone)]

@@ -81,6 +81,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             cookie_secure: config.auth.cookie_secure,
             max_body_bytes: config.server.max_body_bytes,
         }),
+        engine: None,
     };
     axum::serve(listener, kontakt_web::app(state))
         .with_graceful_shutdown(async {

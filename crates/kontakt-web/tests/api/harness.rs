@@ -209,6 +209,7 @@ impl Env {
         let app = kontakt_web::app(AppState {
             store: store.clone(),
             settings: Arc::new(settings.clone()),
+            engine: None,
         });
         let mut env = Env {
             app,

@@ -6,6 +6,8 @@
 #   crates/kontakt-esl/benches/compare_greenswitch.sh
 #
 # Uses CARGO_TARGET_DIR if set (e.g. /work/main/target-esl), else the workspace target/.
+# KONTAKT_BENCH_CLOCK=cpu times both sides by their thread's CPU time instead of the wall
+# clock (for a shared machine; see benches/decode.rs).
 set -euo pipefail
 crate="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$crate/../../target}"

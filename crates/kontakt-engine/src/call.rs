@@ -84,7 +84,7 @@ pub async fn run_call(engine: EngineHandle, mut call: Call) {
         .send(EngineEvent::CallStarted {
             info: Box::new(info),
             cmds: cmd_tx,
-            resumed: resume.is_some(),
+            resumed: resume.as_ref().map(|r| r.2),
         })
         .is_err()
     {
@@ -153,11 +153,12 @@ fn channel_event(ev: &kontakt_esl::Event) -> Option<ChannelEvent> {
     }
 }
 
-/// Where a re-attached call continues: its queue and priority, if it had reached one.
-async fn resume_point(store: &dyn Store, key: &CallKey) -> Option<(String, u8)> {
+/// Where a re-attached call continues: its queue and priority, and the last step number
+/// of its record.
+async fn resume_point(store: &dyn Store, key: &CallKey) -> Option<(String, u8, i64)> {
     let r =
         tokio::time::timeout(Duration::from_secs(2), store.call_record(key)).await.ok()?.ok()??;
-    Some((r.queue?, u8::try_from(r.priority.unwrap_or(0)).unwrap_or(0)))
+    Some((r.queue?, u8::try_from(r.priority.unwrap_or(0)).unwrap_or(0), r.last_seq))
 }
 
 /// The applicant behind a number, with their latest appeals (for the screen-pop and
@@ -248,12 +249,12 @@ impl Script {
         Some(ev.var("kontakt_digits").unwrap_or_default().to_owned())
     }
 
-    async fn run(mut self, resume: Option<(String, u8)>) {
+    async fn run(mut self, resume: Option<(String, u8, i64)>) {
         if self.control.execute("answer", None).await.is_err() {
             return;
         }
         let _ = self.control.set_var(kontakt_switch::vars::kontakt_sets::ACCEPTED, "true").await;
-        if let Some((queue, priority)) = resume {
+        if let Some((queue, priority, _)) = resume {
             self.done(IvrOutcome::Queue { queue, priority });
             self.wait().await;
             return;

@@ -8,17 +8,24 @@
 use serde::{Deserialize, Serialize};
 
 /// Everything the engine needs besides the store and the switch.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
     /// The hotline's numbers. A call's line is taken from the dialplan's `kontakt_line`
     /// variable when it is set, else from the dialled number.
     pub lines: Vec<LineConfig>,
     /// Prompt languages, the first is the default; with two or more the caller is asked.
+    /// (Set from `[ivr] languages` by the binary, not from `[callcenter]`.)
+    #[serde(skip)]
     pub languages: Vec<String>,
     /// Where prompts live on the FreeSWITCH nodes: `<dir>/<language>/<name>.wav`. The
-    /// dialplan's `kontakt_prompts_dir` wins when set.
+    /// dialplan's `kontakt_prompts_dir` wins when set. (Set from `[ivr] prompts_dir`.)
+    #[serde(skip)]
     pub prompts_dir: String,
+    /// The local journal where call records wait while the database is away.
+    pub journal_dir: String,
+    /// Its size limit, MiB.
+    pub journal_max_mib: u64,
     /// Music on hold while waiting (a FreeSWITCH file or `local_stream://` URL).
     pub music_on_hold: String,
     /// The main menu, read once per call (up to `menu_tries` times on a wrong digit).
@@ -38,8 +45,6 @@ pub struct EngineConfig {
     pub recording: RecordingConfig,
     /// A caller who hung up after waiting at least this long gets a callback task.
     pub abandoned_callback_after_secs: Option<u64>,
-    /// Offer a queued callback (press 1 while waiting) after this many seconds of waiting.
-    pub offer_callback_after_secs: Option<u64>,
     /// Blind-transfer targets: executors' dispatch lines and emergency services.
     pub directory: Vec<TransferTarget>,
     /// How callbacks dial a citizen: `{number}` is replaced by the E.164 number.
@@ -61,6 +66,8 @@ impl Default for EngineConfig {
             ],
             languages: vec!["uk".into(), "en".into()],
             prompts_dir: "/usr/share/freeswitch/sounds/kontakt".into(),
+            journal_dir: "kontakt-data/journal".into(),
+            journal_max_mib: 512,
             music_on_hold: "local_stream://moh".into(),
             menu: vec![
                 MenuItem {
@@ -111,12 +118,11 @@ impl Default for EngineConfig {
             ],
             recording: RecordingConfig::default(),
             abandoned_callback_after_secs: Some(30),
-            offer_callback_after_secs: None,
             directory: vec![
-                TransferTarget::new("101", "Пожежна служба / Fire", "kontakt_emergency_101"),
-                TransferTarget::new("103", "Швидка допомога / Ambulance", "kontakt_emergency_103"),
-                TransferTarget::new("104", "Газова служба / Gas", "kontakt_emergency_104"),
-                TransferTarget::new("water", "Водоканал: диспетчер", "kontakt_dispatch_water"),
+                TransferTarget::new("101", "Пожежна служба / Fire", "101"),
+                TransferTarget::new("103", "Швидка допомога / Ambulance", "103"),
+                TransferTarget::new("104", "Газова служба / Gas", "104"),
+                TransferTarget::new("water", "Водоканал: диспетчер", "dispatch_water"),
             ],
             callback_dial: "sofia/gateway/carrier/{number}".into(),
             callback_caller_id: "1580".into(),
@@ -243,13 +249,25 @@ impl Default for RecordingConfig {
 pub struct TransferTarget {
     pub code: String,
     pub name: String,
-    /// Dialplan extension the call is transferred to (`uuid_transfer <uuid> <extension>`).
-    pub extension: String,
+    /// Destination in the transfer context: `uuid_transfer <uuid> <destination> XML
+    /// <context>` (dialplans/kontakt_outbound.xml routes 101–104, 112 and dispatch_*).
+    pub destination: String,
+    #[serde(default = "default_transfer_context")]
+    pub context: String,
+}
+
+fn default_transfer_context() -> String {
+    "kontakt_outbound".into()
 }
 
 impl TransferTarget {
-    fn new(code: &str, name: &str, extension: &str) -> Self {
-        TransferTarget { code: code.into(), name: name.into(), extension: extension.into() }
+    fn new(code: &str, name: &str, destination: &str) -> Self {
+        TransferTarget {
+            code: code.into(),
+            name: name.into(),
+            destination: destination.into(),
+            context: default_transfer_context(),
+        }
     }
 }
 

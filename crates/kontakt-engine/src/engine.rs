@@ -211,8 +211,9 @@ pub(crate) enum EngineEvent {
     CallStarted {
         info: Box<CallInfo>,
         cmds: mpsc::UnboundedSender<CallCmd>,
-        /// The call was already known (re-attached after a restart): skip the menu.
-        resumed: bool,
+        /// The call was already known (re-attached after a restart or a dropped socket):
+        /// the highest step number its record holds, so numbering continues after it.
+        resumed: Option<i64>,
     },
     CallerContext {
         uuid: String,
@@ -259,7 +260,7 @@ pub(crate) enum EngineEvent {
     },
     Reconcile {
         node: String,
-        alive: Vec<String>,
+        alive: Vec<ChannelRow>,
         records: Vec<kontakt_store::CallRecord>,
     },
     Command {
@@ -446,6 +447,34 @@ impl EngineHandle {
     }
 }
 
+/// One row of `show channels as json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChannelRow {
+    uuid: String,
+    application: String,
+}
+
+fn parse_channels(json: &str) -> Vec<ChannelRow> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    v.get("rows")
+        .and_then(|r| r.as_array())
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| {
+                    Some(ChannelRow {
+                        uuid: r.get("uuid")?.as_str()?.to_owned(),
+                        application: r
+                            .get("application")
+                            .and_then(|a| a.as_str())
+                            .unwrap_or_default()
+                            .to_owned(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// What the engine needs to start.
 pub struct EngineSetup {
     pub config: EngineConfig,
@@ -483,6 +512,10 @@ pub(crate) struct Engine {
     ended: HashMap<String, (CallKey, Option<AgentId>, i64)>,
     /// Operator legs → the call they serve.
     legs: HashMap<String, String>,
+    /// When this engine started: older live records may need re-attaching.
+    started_at: DateTime<Utc>,
+    /// Live calls the dialplan handles without us (degraded mode), noted once.
+    noted_outside: std::collections::HashSet<String>,
 }
 
 /// Starts the engine task.
@@ -594,6 +627,8 @@ pub fn start(setup: EngineSetup) -> Result<EngineHandle, crate::config::ConfigEr
         nodes: HashMap::new(),
         ended: HashMap::new(),
         legs: HashMap::new(),
+        started_at: Utc::now(),
+        noted_outside: Default::default(),
     };
     tokio::spawn(engine.run(rx));
     Ok(handle)
@@ -607,6 +642,8 @@ impl Engine {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<EngineEvent>) {
         self.metrics.engine_alive.store(true, Ordering::Relaxed);
         let mut stats = tokio::time::interval(Duration::from_secs(1));
+        let mut sweep = tokio::time::interval(Duration::from_secs(60));
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let wake = self
@@ -629,6 +666,13 @@ impl Engine {
                     self.router.handle(Input::Tick, now);
                 }
                 _ = stats.tick() => self.publish_stats(),
+                _ = sweep.tick() => {
+                    let up: Vec<String> =
+                        self.nodes_up.iter().filter(|(_, u)| **u).map(|(n, _)| n.clone()).collect();
+                    for node in up {
+                        self.start_reconcile(node);
+                    }
+                }
             }
             self.drain_outputs();
         }
@@ -796,19 +840,24 @@ impl Engine {
         &mut self,
         info: CallInfo,
         cmds: mpsc::UnboundedSender<CallCmd>,
-        resumed: bool,
+        resumed: Option<i64>,
     ) {
         let rec = info.record;
         let uuid = rec.key.uuid.clone();
         if let Some(existing) = self.calls.get_mut(&uuid) {
             // The socket came back for a call we track (re-attached): keep its state.
+            if existing.phase == Phase::Ringing {
+                let _ = cmds.send(CallCmd::Reserved);
+            }
             existing.cmds = Some(cmds);
+            self.step(&uuid, "reattached", serde_json::json!({}));
             return;
         }
-        self.metrics.calls_started.fetch_add(u64::from(!resumed), Ordering::Relaxed);
+        self.metrics.calls_started.fetch_add(u64::from(resumed.is_none()), Ordering::Relaxed);
         let now = self.now();
         let mut call = LiveCall::new(rec, now, Phase::Ivr);
         call.cmds = Some(cmds);
+        call.seq = resumed.unwrap_or(0);
         call.ivr = vec![info.language];
         self.calls.insert(uuid.clone(), call);
         self.publish_call(&uuid);
@@ -820,6 +869,7 @@ impl Engine {
         let ivr_ms = now.since(c.started) as i64;
         let key = c.key.clone();
         match outcome {
+            IvrOutcome::Queue { .. } if c.acd.is_some() => {}
             IvrOutcome::Queue { queue, priority } => {
                 self.enqueue(uuid, &queue, priority, false, ivr_ms);
             }
@@ -927,7 +977,7 @@ impl Engine {
         let now = self.now();
         match ev {
             ChannelEvent::Hangup { cause } => self.caller_gone(uuid, &cause),
-            ChannelEvent::Gone => self.caller_gone(uuid, "SOCKET_CLOSED"),
+            ChannelEvent::Gone => self.detached(uuid),
             ChannelEvent::Bridged { other } => {
                 self.step(uuid, "bridged", serde_json::json!({"other": other}));
             }
@@ -973,7 +1023,26 @@ impl Engine {
         }
     }
 
-    /// The caller's channel hung up (or its socket closed).
+    /// The call's socket closed without a hang-up (FreeSWITCH or the network dropped it):
+    /// the channel may well be alive. A waiting call is pulled back onto our socket; a
+    /// bridged one is left alone (re-attaching would break the conversation) and followed
+    /// by its hang-up event on the control connection.
+    fn detached(&mut self, uuid: &str) {
+        let Some(c) = self.calls.get_mut(uuid) else { return };
+        c.cmds = None;
+        let (node, phase) = (c.key.node.clone(), c.phase);
+        self.step(uuid, "socket_lost", serde_json::json!({"phase": phase.name()}));
+        if phase != Phase::Talking
+            && let Some(addr) = &self.outbound_addr
+        {
+            self.switch_api(
+                &node,
+                format!("uuid_transfer {uuid} 'socket:{addr} async full' inline"),
+            );
+        }
+    }
+
+    /// The caller's channel hung up.
     fn caller_gone(&mut self, uuid: &str, cause: &str) {
         let now = self.now();
         let Some(c) = self.calls.get(uuid) else { return };
@@ -1191,6 +1260,12 @@ impl Engine {
             return;
         }
         let Some(leg) = ev.unique_id() else { return };
+        if self.calls.get(leg).is_some_and(|c| c.cmds.is_none() && c.callback_to.is_none()) {
+            // A call whose socket we lost: the control connection tells us it ended.
+            let cause = ev.hangup_cause().unwrap_or("NORMAL_CLEARING").to_owned();
+            self.caller_gone(leg, &cause);
+            return;
+        }
         let Some(uuid) = self.legs.remove(leg) else { return };
         let cause = ev.hangup_cause().unwrap_or("NORMAL_CLEARING").to_owned();
         let Some(c) = self.calls.get_mut(&uuid) else { return };
@@ -1562,20 +1637,8 @@ impl Engine {
         let store = self.store.clone();
         let Some(client) = self.client(&node) else { return };
         tokio::spawn(async move {
-            let channels = match client.api("show channels as json").await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot list channels for reconciliation");
-                    return;
-                }
-            };
-            let alive: Vec<String> = serde_json::from_str::<serde_json::Value>(&channels)
-                .ok()
-                .and_then(|v| v.get("rows").and_then(|r| r.as_array()).cloned())
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|r| r.get("uuid").and_then(|u| u.as_str()).map(str::to_owned))
-                .collect();
+            // Records first, channels second: a record in the list was opened before the
+            // channels were listed, so a live channel of it cannot be missed.
             let records = match store.calls_in_status(CallStatus::Live, None).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -1583,44 +1646,98 @@ impl Engine {
                     return;
                 }
             };
+            let channels = match client.api("show channels as json").await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list channels for reconciliation");
+                    return;
+                }
+            };
+            let alive = parse_channels(&channels);
             let _ = tx.send(EngineEvent::Reconcile { node, alive, records });
         });
     }
 
-    /// After (re)connecting: records of calls that ended while we were away are closed;
-    /// calls still alive that we do not track are re-attached to our socket.
-    fn reconcile(&mut self, node: &str, alive: &[String], records: Vec<kontakt_store::CallRecord>) {
-        let alive: std::collections::HashSet<&str> = alive.iter().map(String::as_str).collect();
+    /// After (re)connecting, and every minute: records of calls that ended while nobody
+    /// watched are closed with an explicit reason; calls from before this engine started that
+    /// are still waiting (parked, in the menu, on music) are re-attached to our socket; calls
+    /// the dialplan took over (degraded mode) are left alone and noted.
+    fn reconcile(
+        &mut self,
+        node: &str,
+        alive: &[ChannelRow],
+        records: Vec<kontakt_store::CallRecord>,
+    ) {
+        let alive: HashMap<&str, &ChannelRow> =
+            alive.iter().map(|c| (c.uuid.as_str(), c)).collect();
+        // Calls whose socket we lost: gone → closed; still waiting → asked for again (the
+        // first request may have gone down with the control connection).
+        let detached: Vec<(String, bool, Phase)> = self
+            .calls
+            .values()
+            .filter(|c| c.cmds.is_none() && c.callback_to.is_none() && c.key.node == node)
+            .map(|c| (c.key.uuid.clone(), alive.contains_key(c.key.uuid.as_str()), c.phase))
+            .collect();
+        for (uuid, up, phase) in detached {
+            if !up {
+                self.caller_gone(&uuid, "LOST_WHILE_DETACHED");
+            } else if phase != Phase::Talking
+                && let Some(addr) = self.outbound_addr.clone()
+            {
+                self.switch_api(
+                    node,
+                    format!("uuid_transfer {uuid} 'socket:{addr} async full' inline"),
+                );
+            }
+        }
         let mut closed = 0;
         let mut reattached = 0;
         for r in records {
-            if r.key.node != node
-                && !(self.client(&r.key.node).is_none() && r.direction == "inbound")
-            {
+            // Another attached node's call is that node's business.
+            if r.key.node != node && self.nodes.contains_key(&r.key.node) {
                 continue;
             }
             if self.calls.contains_key(&r.key.uuid) || r.direction == "callback" {
                 continue;
             }
-            if alive.contains(r.key.uuid.as_str()) {
-                if let Some(addr) = &self.outbound_addr {
-                    reattached += 1;
-                    self.switch_api(
-                        node,
-                        format!("uuid_transfer {} 'socket:{addr} async full' inline", r.key.uuid),
-                    );
+            if let Some(ch) = alive.get(r.key.uuid.as_str()) {
+                let waiting = matches!(
+                    ch.application.as_str(),
+                    "" | "park"
+                        | "socket"
+                        | "playback"
+                        | "endless_playback"
+                        | "play_and_get_digits"
+                );
+                if r.started_at < self.started_at && waiting {
+                    if let Some(addr) = &self.outbound_addr {
+                        reattached += 1;
+                        self.switch_api(
+                            node,
+                            format!(
+                                "uuid_transfer {} 'socket:{addr} async full' inline",
+                                r.key.uuid
+                            ),
+                        );
+                    }
+                } else if !waiting && self.noted_outside.insert(r.key.uuid.clone()) {
+                    self.writer.write(vec![CallOp::Step {
+                        key: r.key.clone(),
+                        seq: r.last_seq + 1,
+                        at: Utc::now(),
+                        kind: "outside_kontakt".into(),
+                        detail: serde_json::json!({"application": ch.application}),
+                    }]);
                 }
                 continue;
             }
             closed += 1;
-            let ended = r.steps.last().map_or(r.started_at, |s| s.at).max(
-                [r.connected_at, r.queued_at, r.offered_at]
-                    .into_iter()
-                    .flatten()
-                    .max()
-                    .unwrap_or(r.started_at),
-            );
-            let answered = r.connected_at.is_some();
+            self.noted_outside.remove(&r.key.uuid);
+            let ended = [r.connected_at, r.queued_at, r.offered_at]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or(r.started_at);
             self.metrics.calls_reconciled_closed.fetch_add(1, Ordering::Relaxed);
             self.writer.write(vec![CallOp::Update {
                 key: r.key.clone(),
@@ -1628,7 +1745,7 @@ impl Engine {
                     ended_at: Some(ended),
                     end_reason: Some("ended_while_kontakt_away".into()),
                     hangup_cause: Some("UNKNOWN".into()),
-                    status: Some(if answered { CallStatus::Ended } else { CallStatus::Closed }),
+                    status: Some(CallStatus::Closed),
                     ..Default::default()
                 },
             }]);
@@ -1711,9 +1828,12 @@ impl Engine {
                 self.step(
                     &uuid,
                     "transfer",
-                    serde_json::json!({"target": t.code, "extension": t.extension, "by": user}),
+                    serde_json::json!({"target": t.code, "destination": t.destination, "by": user}),
                 );
-                self.switch_api(&node, format!("uuid_transfer {caller} {}", t.extension));
+                self.switch_api(
+                    &node,
+                    format!("uuid_transfer {caller} {} XML {}", t.destination, t.context),
+                );
                 self.to_operator(a, OperatorEvent::Transferred { call: uuid, target: t.code });
                 Ok(Reply::Done)
             }

@@ -35,6 +35,14 @@ async fn center(
     endpoints: Vec<(&str, EndpointBehaviour)>,
     tweak: impl FnOnce(&mut EngineConfig),
 ) -> Center {
+    center_with(endpoints, tweak, |_| {}).await
+}
+
+async fn center_with(
+    endpoints: Vec<(&str, EndpointBehaviour)>,
+    tweak: impl FnOnce(&mut EngineConfig),
+    emulator: impl FnOnce(&mut EmulatorConfig),
+) -> Center {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/k.db", dir.path().display());
     let store = kontakt_store::open(&url).await.unwrap();
@@ -68,7 +76,7 @@ async fn center(
     }
     let server = OutboundServer::bind("127.0.0.1:0", OutboundConfig::default()).await.unwrap();
     let addr = server.local_addr().unwrap().to_string();
-    let emu = Emulator::start(EmulatorConfig {
+    let mut emu_config = EmulatorConfig {
         listen: "127.0.0.1:0".into(),
         heartbeat_secs: 0.0,
         playback_secs: 0.2,
@@ -79,9 +87,9 @@ async fn center(
             .map(|(u, b)| EndpointConfig { user: (*u).to_owned(), behaviour: b.clone() })
             .collect(),
         ..Default::default()
-    })
-    .await
-    .unwrap();
+    };
+    emulator(&mut emu_config);
+    let emu = Emulator::start(emu_config).await.unwrap();
     let writer =
         RecordWriter::start(store.clone(), JournalConfig::in_dir(dir.path().join("journal")))
             .await
@@ -371,4 +379,35 @@ async fn an_abandoned_caller_is_called_back() {
     assert!(
         rec.steps.iter().any(|s| s.kind == "callback_for" && s.detail["call"] == uuid.as_str())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_survive_the_switch_dropping_both_sockets() {
+    // As Kontakt's dialplans do: the channel outlives its socket.
+    let c =
+        center_with(vec![("1001", answer_after(0.2))], |_| {}, |e| e.socket_resume = true).await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    let mut sc = call("0501000001", &["1", "2"]);
+    sc.talk_secs = Some(0.3);
+    let uuid = c.emu.place_call(&sc);
+    record_of(&c, &uuid, |r| r.queued_at.is_some()).await;
+    // FreeSWITCH (or the network) drops the call's socket and the control connection.
+    assert!(c.emu.drop_outbound_connections() >= 1);
+    assert!(c.emu.drop_inbound_connections() >= 1);
+    // The control connection comes back, the waiting call is pulled back onto our socket.
+    let r = record_of(&c, &uuid, |r| r.steps.iter().any(|s| s.kind == "reattached")).await;
+    assert_eq!(r.status, CallStatus::Live);
+    assert!(r.steps.iter().any(|s| s.kind == "socket_lost"), "{:?}", r.steps);
+    // And it is still in the queue: the operator gets it.
+    ready(&c, op).await;
+    let OperatorEvent::ScreenPop(pop) = next_for(&mut feed, op).await else { panic!() };
+    assert_eq!(pop.call, uuid);
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Connected { .. }));
+    let r = record_of(&c, &uuid, |r| r.status == CallStatus::Ended).await;
+    assert_eq!(r.agent_user_id, Some(op));
+    let queued = r.steps.iter().filter(|s| s.kind == "queued").count();
+    assert_eq!(queued, 1, "queued once, not again after re-attaching: {:?}", r.steps);
+    let seqs: Vec<i64> = r.steps.iter().map(|s| s.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "no step lost or reused");
 }

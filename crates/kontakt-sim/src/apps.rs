@@ -107,7 +107,12 @@ pub(crate) fn dialplan(sim: &Sim, uuid: &str, dest: &str) -> Vec<(String, String
         return apps;
     }
     match &sim.cfg.outbound_socket {
-        Some(addr) => apps.push(("socket".into(), format!("{addr} async full"))),
+        Some(addr) => {
+            if sim.cfg.socket_resume {
+                apps.push(("set".into(), "socket_resume=true".into()));
+            }
+            apps.push(("socket".into(), format!("{addr} async full")))
+        }
         None => apps.push(("park".into(), String::new())),
     }
     apps

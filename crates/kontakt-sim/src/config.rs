@@ -29,6 +29,10 @@ pub struct EmulatorConfig {
     /// Where each incoming call is sent by the dialplan (`socket <addr> async full`), e.g.
     /// `127.0.0.1:8084`. Without it incoming calls are parked.
     pub outbound_socket: Option<String>,
+    /// Set `socket_resume=true` before `socket`, as Kontakt's dialplans do: a channel whose
+    /// socket connection ends stays up (parked here; the real dialplan goes on to degraded
+    /// mode) instead of being hung up.
+    pub socket_resume: bool,
     /// Destinations that run `answer` + `echo` (like FreeSWITCH's demo extension 9196)
     /// instead of the outbound socket.
     pub echo_destinations: Vec<String>,
@@ -65,6 +69,7 @@ impl Default for EmulatorConfig {
             heartbeat_secs: 20.0,
             speed: 1.0,
             outbound_socket: None,
+            socket_resume: false,
             echo_destinations: vec!["9196".into()],
             max_event_queue: 100_000,
             dialplan_preamble: true,

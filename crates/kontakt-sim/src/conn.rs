@@ -138,8 +138,12 @@ pub(crate) async fn serve(sim: Sim, stream: TcpStream, mode: Mode) {
     sim.unsubscribe(id);
     if let Mode::Outbound { uuid } = &conn.mode {
         // The socket application ends when its connection does: the call is hung up
-        // (`socket ... full` with nothing left in the dialplan).
-        chan::hangup(&sim, uuid, "NORMAL_CLEARING");
+        // (`socket ... full` with nothing left in the dialplan) — unless `socket_resume`
+        // is set, when FreeSWITCH goes on with the dialplan; here the channel stays parked
+        // and can be transferred back (`uuid_transfer`).
+        if chan::get_var(&sim, uuid, "socket_resume").flatten().as_deref() != Some("true") {
+            chan::hangup(&sim, uuid, "NORMAL_CLEARING");
+        }
     }
 }
 

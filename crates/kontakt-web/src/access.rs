@@ -25,6 +25,13 @@ pub enum Permission {
     Transition,
     ExtendDeadline,
     ReadAudit,
+    /// The operator's desk: their own state, calls, links, hold and transfer, and their own
+    /// events on the feed. The engine must also know the user as an operator (`[callcenter]
+    /// operators` may name operators and supervisors who take calls).
+    Desk,
+    /// The wall board: every agent and live call, forcing agents' states, moving calls,
+    /// changing priorities, listening in; the supervisors' feed. Every use is audited.
+    Supervise,
 }
 
 pub fn allows(role: Role, permission: Permission) -> bool {
@@ -40,6 +47,8 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         }
         Route => matches!(role, Admin | Supervisor | Operator | Controller),
         ExtendDeadline => matches!(role, Admin | Supervisor | Controller),
+        Desk => matches!(role, Supervisor | Operator),
+        Supervise => matches!(role, Admin | Supervisor),
     }
 }
 

@@ -568,6 +568,222 @@ impl From<store::AuditRecord> for AuditDto {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
+    /// ok or unhealthy.
     pub status: String,
+    /// ok or unreachable.
     pub database: String,
+    /// ok, disabled (no telephony configured), engine_stopped or esl_disconnected.
+    pub telephony: String,
+    /// Why the status is unhealthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+// ---- the operator's desk ---------------------------------------------------------------------
+
+/// The state an operator asks for (or a supervisor forces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStateRequest {
+    Ready,
+    Pause,
+    Logout,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateRequest {
+    pub state: AgentStateRequest,
+    /// Required with pause: one of the configured pause reasons (the desk lists them); not
+    /// allowed otherwise.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TransferTargetDto {
+    /// What POST /desk/transfer takes.
+    pub code: String,
+    pub name: String,
+}
+
+/// The operator's desk: where they stand and what they may choose.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DeskDto {
+    pub user_id: i64,
+    /// logged-out, ready, paused, delayed, offered, dialing, talking or wrap-up.
+    pub state: String,
+    /// The pause reason while paused.
+    pub reason: Option<String>,
+    pub since: DateTime<Utc>,
+    /// The live call (ringing or in conversation).
+    pub call: Option<String>,
+    /// The ended call whose appeal link (or outcome) is awaited; the operator cannot become
+    /// ready before it is linked.
+    pub wrap_up_call: Option<String>,
+    /// Non-appeal outcomes a call may be linked to.
+    pub outcomes: Vec<String>,
+    pub pause_reasons: Vec<String>,
+    /// Blind-transfer targets.
+    pub directory: Vec<TransferTargetDto>,
+}
+
+/// Exactly one of the three: an existing appeal, a non-appeal outcome, or a new appeal
+/// registered from the call (the body of POST /api/v1/appeals; its channel must be phone, its
+/// call_id is set to the call's UUID).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    pub appeal_id: Option<i64>,
+    pub outcome: Option<String>,
+    pub appeal: Option<NewAppealRequest>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkResponse {
+    pub call: String,
+    /// Set when the call was linked to an appeal (given or registered).
+    pub appeal_id: Option<i64>,
+    pub outcome: Option<String>,
+    /// The appeal registered from the call, when the request carried one.
+    pub registered: Option<RegistrationResponse>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRequest {
+    pub hold: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// A code from the desk's directory.
+    pub target: String,
+}
+
+// ---- the wall board --------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentDto {
+    pub user_id: i64,
+    pub username: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub since: DateTime<Utc>,
+    /// The live call, or the call awaiting its link.
+    pub call: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LiveCallDto {
+    pub call: String,
+    pub node: String,
+    /// E.164, when the network gave a usable number.
+    pub caller: Option<String>,
+    pub line: Option<String>,
+    /// ivr, queued, callback, ringing or talking.
+    pub phase: String,
+    pub queue: Option<String>,
+    pub priority: u8,
+    /// The operator (user id) offered or talking.
+    pub agent: Option<i64>,
+    pub since: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// Everything the supervisors' wall board shows; the feed's supervisor `snapshot` has the same
+/// fields.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct WallboardDto {
+    pub at: DateTime<Utc>,
+    /// Queue and overall statistics of the router (waiting, longest wait, service level,
+    /// answered, abandoned …).
+    #[schema(value_type = Object)]
+    pub stats: serde_json::Value,
+    pub agents: Vec<AgentDto>,
+    pub calls: Vec<LiveCallDto>,
+    pub queue_names: Vec<String>,
+}
+
+impl From<kontakt_engine::feed::AgentView> for AgentDto {
+    fn from(a: kontakt_engine::feed::AgentView) -> Self {
+        AgentDto {
+            user_id: a.user_id,
+            username: a.username,
+            state: a.state,
+            reason: a.reason,
+            since: a.since,
+            call: a.call,
+        }
+    }
+}
+
+impl From<kontakt_engine::feed::LiveCallView> for LiveCallDto {
+    fn from(c: kontakt_engine::feed::LiveCallView) -> Self {
+        LiveCallDto {
+            call: c.call,
+            node: c.node,
+            caller: c.caller,
+            line: c.line,
+            phase: c.phase,
+            queue: c.queue,
+            priority: c.priority,
+            agent: c.agent,
+            since: c.since,
+            started_at: c.started_at,
+        }
+    }
+}
+
+impl From<kontakt_engine::feed::SupervisorSnapshot> for WallboardDto {
+    fn from(s: kontakt_engine::feed::SupervisorSnapshot) -> Self {
+        WallboardDto {
+            at: s.at,
+            stats: serde_json::to_value(&s.stats).unwrap_or(serde_json::Value::Null),
+            agents: s.agents.into_iter().map(Into::into).collect(),
+            calls: s.calls.into_iter().map(Into::into).collect(),
+            queue_names: s.queue_names,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveCallRequest {
+    /// A configured queue.
+    pub queue: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityRequest {
+    /// Priority class 0–255; higher goes first (the default menu's emergency class is 9).
+    pub priority: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EavesdropModeDto {
+    /// Hear both sides; nobody hears the supervisor.
+    Listen,
+    /// Speak to the operator only.
+    Whisper,
+    /// Speak to both.
+    Barge,
+}
+
+impl From<EavesdropModeDto> for kontakt_engine::EavesdropMode {
+    fn from(m: EavesdropModeDto) -> Self {
+        match m {
+            EavesdropModeDto::Listen => kontakt_engine::EavesdropMode::Listen,
+            EavesdropModeDto::Whisper => kontakt_engine::EavesdropMode::Whisper,
+            EavesdropModeDto::Barge => kontakt_engine::EavesdropMode::Barge,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EavesdropRequest {
+    pub mode: EavesdropModeDto,
 }

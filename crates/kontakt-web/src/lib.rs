@@ -10,15 +10,17 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 mod extract;
+mod feed;
 mod openapi;
 pub mod registration;
 mod routes;
 pub mod seed;
+mod telephony;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use kontakt_store::Store;
 
 pub use openapi::openapi_json;
@@ -47,10 +49,28 @@ impl Default for WebSettings {
     }
 }
 
+/// The router's own state: what handlers see (`AppState`) plus the feed hub, which only the
+/// web layer knows about. Handlers that need only `AppState` take `State<AppState>`.
+#[derive(Clone)]
+pub(crate) struct WebState {
+    pub(crate) app: AppState,
+    /// Relays the engine's feeds to WebSockets; `None` without telephony.
+    pub(crate) hub: Option<feed::Hub>,
+}
+
+impl FromRef<WebState> for AppState {
+    fn from_ref(web: &WebState) -> AppState {
+        web.app.clone()
+    }
+}
+
+/// The whole HTTP application. With an engine, this also starts the feed hub (a task that
+/// relays the engine's broadcasts to WebSockets), so call it inside a tokio runtime.
 pub fn app(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
+    let hub = state.engine.as_ref().and_then(feed::Hub::for_engine);
     routes::router()
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .with_state(WebState { app: state, hub })
 }

@@ -12,10 +12,11 @@ use crate::routes::*;
     info(
         title = "Kontakt API",
         version = "1",
-        description = "Municipal contact center: appeals registry (Law of Ukraine 393/96)."
+        description = "Municipal contact center: appeals registry (Law of Ukraine 393/96), the operators' desk, the supervisors' wall board and the live feed (a WebSocket; protocol in docs/websocket.md)."
     ),
     paths(
         health,
+        metrics,
         serve,
         login,
         logout,
@@ -42,7 +43,18 @@ use crate::routes::*;
         list_executors,
         create_executor,
         list_responsibilities,
-        create_responsibility
+        create_responsibility,
+        get_desk,
+        set_desk_state,
+        link_call,
+        hold,
+        transfer,
+        get_wallboard,
+        force_agent_state,
+        move_call,
+        set_priority,
+        eavesdrop,
+        feed
     ),
     components(schemas(
         ErrorBody,
@@ -76,7 +88,22 @@ use crate::routes::*;
         ResponsibilityRequest,
         ResponsibilityDto,
         AuditDto,
-        Health
+        Health,
+        AgentStateRequest,
+        StateRequest,
+        TransferTargetDto,
+        DeskDto,
+        LinkRequest,
+        LinkResponse,
+        HoldRequest,
+        TransferRequest,
+        AgentDto,
+        LiveCallDto,
+        WallboardDto,
+        MoveCallRequest,
+        PriorityRequest,
+        EavesdropModeDto,
+        EavesdropRequest
     ))
 )]
 struct ApiDoc;

@@ -2,9 +2,13 @@
 
 mod appeals;
 mod applicants;
+pub(crate) mod desk;
+mod feed;
 mod reference;
 mod session;
+mod system;
 pub(crate) mod users;
+mod wallboard;
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -12,19 +16,25 @@ use chrono::{DateTime, Utc};
 use kontakt_appeals as domain;
 use kontakt_store as store;
 
-use crate::AppState;
+use crate::WebState;
 use crate::dto::{AppealDto, QuestionDto};
 use crate::error::ApiError;
 
 pub(crate) use appeals::*;
 pub(crate) use applicants::*;
+pub(crate) use desk::*;
+pub(crate) use feed::*;
 pub(crate) use reference::*;
 pub(crate) use session::*;
+pub(crate) use system::*;
 pub(crate) use users::*;
+pub(crate) use wallboard::*;
 
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<WebState> {
     Router::new()
+        // Outside /api/v1 and unauthenticated: for the monitoring host (see system.rs).
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(crate::openapi::serve))
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/logout", post(logout))
@@ -47,6 +57,17 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/v1/categories/{code}", put(put_category))
         .route("/api/v1/executors", get(list_executors).post(create_executor))
         .route("/api/v1/responsibilities", get(list_responsibilities).post(create_responsibility))
+        .route("/api/v1/desk", get(get_desk))
+        .route("/api/v1/desk/state", post(set_desk_state))
+        .route("/api/v1/desk/calls/{uuid}/link", post(link_call))
+        .route("/api/v1/desk/hold", post(hold))
+        .route("/api/v1/desk/transfer", post(transfer))
+        .route("/api/v1/wallboard", get(get_wallboard))
+        .route("/api/v1/wallboard/agents/{user_id}/state", post(force_agent_state))
+        .route("/api/v1/wallboard/calls/{uuid}/queue", post(move_call))
+        .route("/api/v1/wallboard/calls/{uuid}/priority", post(set_priority))
+        .route("/api/v1/wallboard/calls/{uuid}/eavesdrop", post(eavesdrop))
+        .route("/api/v1/feed", get(feed))
         // Last: it applies to the routes registered before it.
         .method_not_allowed_fallback(method_not_allowed)
 }

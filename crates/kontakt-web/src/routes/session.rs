@@ -1,4 +1,4 @@
-//! Logging in and out, the caller's own account, and the health check.
+//! Logging in and out, and the caller's own account.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,27 +8,12 @@ use chrono::Duration;
 
 use crate::AppState;
 use crate::auth::{self, Caller};
-use crate::dto::{Health, LoginRequest, LoginResponse, PasswordChange, UserDto};
+use crate::dto::{LoginRequest, LoginResponse, PasswordChange, UserDto};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::registration::now;
 
 pub(crate) const MIN_PASSWORD_LEN: usize = 10;
-
-#[utoipa::path(get, path = "/health", tag = "system",
-    responses((status = 200, description = "OK", body = Health), (status = 503, description = "the database is unreachable", body = Health)))]
-pub(crate) async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.count_users().await {
-        Ok(_) => (StatusCode::OK, Json(Health { status: "ok".into(), database: "ok".into() })),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health { status: "unhealthy".into(), database: "unreachable".into() }),
-            )
-        }
-    }
-}
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, description = "OK", body = LoginResponse), (status = 401, description = "not logged in, or wrong credentials", body = crate::error::ErrorBody)))]

@@ -13,6 +13,8 @@ crate::on_both_backends!(
     executors_see_only_their_organisation,
     cookie_writes_need_csrf_and_tokens_do_not,
     one_time_password_blocks_everything_but_the_change,
+    the_feed_takes_a_cookie_only_from_its_own_origin,
+    supervisor_actions_are_audited,
 );
 
 /// Who may call an endpoint.
@@ -30,10 +32,17 @@ use Role::{Admin, Controller, Executor, Operator, Supervisor};
 const STAFF: &[Role] = &[Admin, Supervisor, Operator, Controller];
 const STAFF_AND_EXECUTORS: &[Role] = &[Admin, Supervisor, Operator, Controller, Executor];
 const REGISTRARS: &[Role] = &[Admin, Supervisor, Operator];
+/// Who takes calls: operators, and supervisors the call center knows as operators.
+const DESK: &[Role] = &[Supervisor, Operator];
+const SUPERVISORS: &[Role] = &[Admin, Supervisor];
+
+/// A call nobody has: allowed roles reach the engine, which answers 404.
+const NO_CALL: &str = "0b0e0f00-0000-4000-8000-000000000000";
 
 /// One row per route of `routes/mod.rs`: method, OpenAPI path, who may call it.
 const MATRIX: &[(&str, &str, Allow)] = &[
     ("GET", "/health", Allow::Public),
+    ("GET", "/metrics", Allow::Public),
     ("GET", "/api/v1/openapi.json", Allow::Public),
     ("POST", "/api/v1/auth/login", Allow::Public),
     ("POST", "/api/v1/auth/logout", Allow::Authenticated),
@@ -61,6 +70,18 @@ const MATRIX: &[(&str, &str, Allow)] = &[
     ("POST", "/api/v1/executors", Allow::Roles(&[Admin])),
     ("GET", "/api/v1/responsibilities", Allow::Authenticated),
     ("POST", "/api/v1/responsibilities", Allow::Roles(&[Admin])),
+    ("GET", "/api/v1/desk", Allow::Roles(DESK)),
+    ("POST", "/api/v1/desk/state", Allow::Roles(DESK)),
+    ("POST", "/api/v1/desk/calls/{uuid}/link", Allow::Roles(DESK)),
+    ("POST", "/api/v1/desk/hold", Allow::Roles(DESK)),
+    ("POST", "/api/v1/desk/transfer", Allow::Roles(DESK)),
+    ("GET", "/api/v1/wallboard", Allow::Roles(SUPERVISORS)),
+    ("POST", "/api/v1/wallboard/agents/{user_id}/state", Allow::Roles(SUPERVISORS)),
+    ("POST", "/api/v1/wallboard/calls/{uuid}/queue", Allow::Roles(SUPERVISORS)),
+    ("POST", "/api/v1/wallboard/calls/{uuid}/priority", Allow::Roles(SUPERVISORS)),
+    ("POST", "/api/v1/wallboard/calls/{uuid}/eavesdrop", Allow::Roles(SUPERVISORS)),
+    // Operators get their desk, supervisors and administrators the wall board.
+    ("GET", "/api/v1/feed", Allow::Roles(&[Admin, Supervisor, Operator])),
 ];
 
 fn allowed(allow: Allow, who: Option<Role>) -> bool {
@@ -75,6 +96,7 @@ fn allowed(allow: Allow, who: Option<Role>) -> bool {
 /// What a matrix cell sends: real ids (visible to the executor account) and valid bodies, so
 /// an allowed call reaches the handler's logic and a denied one is refused for the role alone.
 struct Fixture {
+    operator: i64,
     applicant: i64,
     appeal: i64,
     reg_no: String,
@@ -98,6 +120,7 @@ async fn fixture(env: &Env) -> Fixture {
     let q = &a["questions"][0];
     assert_eq!(q["assignments"][0]["executor_id"], env.own_executor);
     Fixture {
+        operator: env.user_id(Operator),
         applicant,
         appeal: a["id"].as_i64().unwrap(),
         reg_no: a["reg_no"].as_str().unwrap().to_string(),
@@ -108,7 +131,12 @@ async fn fixture(env: &Env) -> Fixture {
 
 /// The concrete path and body of a cell; `tag` makes created names unique per cell.
 fn cell(f: &Fixture, method: &str, path: &str, tag: &str) -> (String, Option<Value>) {
-    let uri = path.replace("{reg_no}", &f.reg_no).replace("{code}", "water.leak").replace(
+    let uri = path
+        .replace("{reg_no}", &f.reg_no)
+        .replace("{code}", "water.leak")
+        .replace("{uuid}", NO_CALL)
+        .replace("{user_id}", &f.operator.to_string());
+    let uri = uri.replace(
         "{id}",
         &match path {
             p if p.starts_with("/api/v1/applicants") => f.applicant,
@@ -158,6 +186,18 @@ fn cell(f: &Fixture, method: &str, path: &str, tag: &str) -> (String, Option<Val
         ("POST", "/api/v1/responsibilities") => {
             Some(json!({"category_prefix": "roads", "executor_id": 999_999}))
         }
+        ("POST", "/api/v1/desk/state") => Some(json!({"state": "pause", "reason": "break"})),
+        // A call nobody has: 404 from the engine for anyone allowed.
+        ("POST", "/api/v1/desk/calls/{uuid}/link") => Some(json!({"outcome": "consultation"})),
+        // No call in conversation: 409.
+        ("POST", "/api/v1/desk/hold") => Some(json!({"hold": true})),
+        ("POST", "/api/v1/desk/transfer") => Some(json!({"target": "101"})),
+        ("POST", "/api/v1/wallboard/agents/{user_id}/state") => {
+            Some(json!({"state": "pause", "reason": "training"}))
+        }
+        ("POST", "/api/v1/wallboard/calls/{uuid}/queue") => Some(json!({"queue": "general"})),
+        ("POST", "/api/v1/wallboard/calls/{uuid}/priority") => Some(json!({"priority": 5})),
+        ("POST", "/api/v1/wallboard/calls/{uuid}/eavesdrop") => Some(json!({"mode": "listen"})),
         _ => None,
     };
     (uri, body)
@@ -186,11 +226,23 @@ async fn every_endpoint_for_every_role(env: &Env) {
                 }
                 Some(r) => Who::Role(*r),
             };
-            let r = env.call(&caller, method, &uri, body).await;
+            let mut req = env.request(&caller, method, &uri, body);
+            if path == "/api/v1/feed" {
+                // What a browser sends with the cookie (the handshake itself is not made here:
+                // allowed callers get 426 upgrade_required).
+                req.headers_mut().insert("host", "kontakt.test".parse().unwrap());
+                req.headers_mut().insert("origin", "https://kontakt.test".parse().unwrap());
+            }
+            let r = env.send(req).await;
             cells += 1;
             let s = r.status.as_u16();
             let expected_ok = allowed(allow, *who);
             let ok = match (expected_ok, who) {
+                // No FreeSWITCH is attached here, so health says 503 (public all the same).
+                (true, _) if path == "/health" => {
+                    s == 503 && r.body["telephony"] == "esl_disconnected"
+                }
+                (true, _) if path == "/api/v1/feed" => s == 426 && r.code() == "upgrade_required",
                 (true, _) => s != 401 && s != 403 && s < 500,
                 (false, None) => s == 401 && r.code() == "unauthenticated",
                 (false, Some(_)) => s == 403 && r.code() == "forbidden",
@@ -554,4 +606,118 @@ async fn one_time_password_blocks_everything_but_the_change(env: &Env) {
     let r = env.call(&Who::Session(l2.clone()), "GET", "/api/v1/appeals", None).await;
     assert_eq!(r.code(), "password_change_required");
     env.call(&Who::Session(l2), "POST", "/api/v1/auth/logout", None).await.expect(204);
+}
+
+async fn the_feed_takes_a_cookie_only_from_its_own_origin(env: &Env) {
+    let feed = |who: Who, origin: Option<&str>| {
+        let mut req = env.request(&who, "GET", "/api/v1/feed", None);
+        req.headers_mut().insert("host", "kontakt.test:8443".parse().unwrap());
+        if let Some(o) = origin {
+            req.headers_mut().insert("origin", o.parse().unwrap());
+        }
+        env.send(req)
+    };
+    for origin in [None, Some("https://evil.example"), Some("https://kontakt.test"), Some("null")] {
+        let r = feed(Who::Role(Operator), origin).await;
+        assert_eq!((r.status.as_u16(), r.code()), (403, "origin_mismatch"), "{origin:?}");
+    }
+    let r = feed(Who::Role(Operator), Some("https://kontakt.test:8443")).await;
+    assert_eq!((r.status.as_u16(), r.code()), (426, "upgrade_required"), "{}", r.body);
+    // A bearer token is not sent by browsers on their own: no origin needed.
+    let r = feed(Who::Bearer(env.tokens[&Operator].clone()), None).await;
+    assert_eq!((r.status.as_u16(), r.code()), (426, "upgrade_required"), "{}", r.body);
+    // The view must be one the role may watch.
+    let token = Who::Bearer(env.tokens[&Operator].clone());
+    let mut req = env.request(&token, "GET", "/api/v1/feed?view=wallboard", None);
+    req.headers_mut().insert("host", "kontakt.test".parse().unwrap());
+    let r = env.send(req).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "forbidden"));
+    // An account the engine does not know as an operator has no desk.
+    let ctrl = Who::Bearer(env.tokens[&Controller].clone());
+    let r = env.call(&ctrl, "GET", "/api/v1/desk", None).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "forbidden"));
+    let hash = kontakt_web::auth::hash_password(PASSWORD).unwrap();
+    env.store
+        .create_user(
+            NewUser {
+                username: "unbound".into(),
+                display_name: "Оператор без телефону".into(),
+                role: Operator,
+                password_hash: hash,
+                executor_id: None,
+                must_change_password: false,
+            },
+            kontakt_web::registration::now(),
+        )
+        .await
+        .unwrap();
+    let unbound = Who::Session(env.login("unbound", PASSWORD).await);
+    let r = env.call(&unbound, "GET", "/api/v1/desk", None).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "not_an_operator"), "{}", r.body);
+    let r = env.call(&unbound, "POST", "/api/v1/desk/state", Some(json!({"state": "ready"}))).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "not_an_operator"), "{}", r.body);
+}
+
+/// Every supervisor action leaves an audit entry naming who did what to whom; a refused one
+/// leaves none.
+async fn supervisor_actions_are_audited(env: &Env) {
+    let entries = || async {
+        let a = env.ok(Admin, "GET", "/api/v1/audit?limit=1000", None, 200).await;
+        a.as_array().unwrap().clone()
+    };
+    let op = env.user_id(Operator);
+    let before = entries().await.len();
+    // Refused: the operator is logged out, and nobody has this call.
+    let r = env
+        .call(
+            &Who::Role(Supervisor),
+            "POST",
+            &format!("/api/v1/wallboard/calls/{NO_CALL}/priority"),
+            Some(json!({"priority": 3})),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (404, "not_found"), "{}", r.body);
+    let r = env
+        .call(
+            &Who::Role(Supervisor),
+            "POST",
+            &format!("/api/v1/wallboard/agents/{op}/state"),
+            Some(json!({"state": "pause", "reason": "training"})),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (409, "refused"), "logged out: {}", r.body);
+    assert_eq!(entries().await.len(), before, "a refused action is not audited");
+    // Done: the operator logs in, is forced into a pause, then the board is read.
+    let desk =
+        env.ok(Operator, "POST", "/api/v1/desk/state", Some(json!({"state": "ready"})), 200).await;
+    assert_eq!(desk["state"], "ready");
+    env.ok(
+        Supervisor,
+        "POST",
+        &format!("/api/v1/wallboard/agents/{op}/state"),
+        Some(json!({"state": "pause", "reason": "training"})),
+        204,
+    )
+    .await;
+    let desk = env.ok(Operator, "GET", "/api/v1/desk", None, 200).await;
+    assert_eq!(
+        (desk["state"].as_str(), desk["reason"].as_str()),
+        (Some("paused"), Some("training"))
+    );
+    let board = env.ok(Supervisor, "GET", "/api/v1/wallboard", None, 200).await;
+    let agent = board["agents"].as_array().unwrap().iter().find(|a| a["user_id"] == op).unwrap();
+    assert_eq!(agent["state"], "paused");
+    let all = entries().await;
+    let sup = env.user_id(Supervisor);
+    let forced = all
+        .iter()
+        .find(|e| e["action"] == "force_agent_state")
+        .unwrap_or_else(|| panic!("no audit entry: {all:?}"));
+    assert_eq!(forced["user_id"], sup);
+    assert_eq!(forced["subject_kind"], "operator");
+    assert_eq!(forced["subject_id"], op.to_string());
+    let detail: Value = serde_json::from_str(forced["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail, json!({"state": "pause", "reason": "training"}));
+    assert!(all.iter().any(|e| e["action"] == "read_wallboard" && e["user_id"] == sup));
+    assert_eq!(all.len(), before + 2, "{all:?}");
 }

@@ -1,6 +1,8 @@
 //! The test harness: a fresh store per test (a SQLite file, or a fresh PostgreSQL schema when
 //! `KONTAKT_TEST_PG_URL` is set), the default category tree, one account of every role logged
-//! in through the API, and a small client that drives `kontakt_web::app` in-process.
+//! in through the API, a call-center engine (with no FreeSWITCH attached: `telephony.rs` adds
+//! the emulator where calls are needed), and a small client that drives `kontakt_web::app`
+//! in-process.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -12,6 +14,10 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::Utc;
 use http_body_util::BodyExt;
+use kontakt_engine::{
+    EngineConfig, EngineHandle, EngineSetup, JournalConfig, OperatorBinding, RecordWriter,
+    SupervisorSetup,
+};
 use kontakt_store::{Backend, NewExecutor, NewUser, PgStore, Role, Store};
 use kontakt_web::{AppState, WebSettings};
 use serde_json::{Value, json};
@@ -89,6 +95,9 @@ impl Resp {
 pub struct Env {
     pub app: Router,
     pub store: Arc<dyn Store>,
+    /// Knows the operator and the supervisor accounts as operators (phones user/1001 and
+    /// user/1002) and the supervisor's phone for listening in (user/1900).
+    pub engine: EngineHandle,
     pub settings: WebSettings,
     pub logins: HashMap<Role, Login>,
     /// An API token per role (bearer).
@@ -97,6 +106,7 @@ pub struct Env {
     pub own_executor: i64,
     pub other_executor: i64,
     _dir: Option<tempfile::TempDir>,
+    _journal: tempfile::TempDir,
     /// Last, so the store's connections are gone before the schema is dropped.
     _pg_schema: Option<SchemaGuard>,
 }
@@ -206,20 +216,33 @@ impl Env {
             ids.insert(role, user.id);
         }
         let settings = WebSettings::default();
+        let journal = tempfile::tempdir().unwrap();
+        let bindings = [(Role::Operator, "1001"), (Role::Supervisor, "1002")]
+            .map(|(role, ext)| OperatorBinding {
+                user_id: ids[&role],
+                username: role.as_str().to_string(),
+                endpoint: format!("user/{ext}"),
+                extension: ext.to_string(),
+                queues: Vec::new(),
+            })
+            .to_vec();
+        let engine = start_engine(store.clone(), journal.path(), bindings, |_| {}).await;
         let app = kontakt_web::app(AppState {
             store: store.clone(),
             settings: Arc::new(settings.clone()),
-            engine: None,
+            engine: Some(engine.clone()),
         });
         let mut env = Env {
             app,
             store,
+            engine,
             settings,
             logins: HashMap::new(),
             tokens: HashMap::new(),
             own_executor: own,
             other_executor: other,
             _dir: dir,
+            _journal: journal,
             _pg_schema: pg_schema,
         };
         for role in ROLES {
@@ -241,9 +264,20 @@ impl Env {
         env
     }
 
-    /// Ends the test: the PostgreSQL schema (if any) is dropped with the `Env`.
+    /// Ends the test: the engine stops, and the PostgreSQL schema (if any) is dropped with
+    /// the `Env`.
     pub async fn finish(self) {
+        self.engine.shutdown();
         drop(self);
+    }
+
+    /// The same application without telephony (the registry alone).
+    pub fn app_without_telephony(&self) -> Router {
+        kontakt_web::app(AppState {
+            store: self.store.clone(),
+            settings: Arc::new(self.settings.clone()),
+            engine: None,
+        })
     }
 
     /// Logs in through the API; panics unless it works.
@@ -324,6 +358,36 @@ impl Env {
         assert_eq!(r.status.as_u16(), status, "{method} {path} as {}: {}", role.as_str(), r.body);
         r.body
     }
+}
+
+/// An engine on `store` with the test configuration (short ring timeouts, no announcements,
+/// the supervisor's phone for listening in), changed by `tweak`.
+pub async fn start_engine(
+    store: Arc<dyn Store>,
+    journal: &std::path::Path,
+    operators: Vec<OperatorBinding>,
+    tweak: impl FnOnce(&mut EngineConfig),
+) -> EngineHandle {
+    let writer =
+        RecordWriter::start(store.clone(), JournalConfig::in_dir(journal.join("j"))).await.unwrap();
+    let mut config = EngineConfig::default();
+    for q in &mut config.queues {
+        q.ring_timeout_secs = 5;
+        q.announce_every_secs = 0;
+    }
+    config.recording.dir = "/rec".into();
+    config.supervisors =
+        vec![SupervisorSetup { username: "supervisor".into(), endpoint: "user/1900".into() }];
+    tweak(&mut config);
+    kontakt_engine::start(EngineSetup {
+        config,
+        operators,
+        store,
+        writer,
+        node_name: "kontakt-test".into(),
+        outbound_addr: None,
+    })
+    .unwrap()
 }
 
 pub async fn send(app: Router, req: Request<Body>) -> Resp {

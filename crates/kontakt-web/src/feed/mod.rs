@@ -1,0 +1,188 @@
+//! The live feed over WebSocket (`GET /api/v1/feed`, protocol in docs/websocket.md): the hub
+//! that relays the engine's broadcasts, the per-connection loop, and their bindings to axum's
+//! WebSocket and to the engine.
+
+pub(crate) mod conn;
+pub(crate) mod hub;
+
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use chrono::Utc;
+use kontakt_engine::{Command, CommandError, EngineHandle, Reply};
+use kontakt_store::{Id, NewAudit, Store};
+use serde_json::{Map, Value};
+
+pub(crate) use hub::{Hub, StreamKey, View};
+
+use crate::access::{Permission, allows};
+use crate::dto::WallboardDto;
+
+/// axum's WebSocket as the connection's transport.
+pub(crate) struct Socket(pub(crate) WebSocket);
+
+impl conn::Transport for Socket {
+    async fn send_text(&mut self, text: String) -> bool {
+        self.0.send(Message::Text(text.into())).await.is_ok()
+    }
+
+    async fn recv(&mut self) -> bool {
+        // Clients have nothing to say on this feed; anything but a close is ignored (pings
+        // are answered by the library).
+        matches!(self.0.recv().await, Some(Ok(m)) if !matches!(m, Message::Close(_)))
+    }
+
+    async fn ping(&mut self) -> bool {
+        self.0.send(Message::Ping(Default::default())).await.is_ok()
+    }
+
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame { code, reason: reason.into() };
+        let _ = self.0.send(Message::Close(Some(frame))).await;
+    }
+}
+
+/// How the connection proved who it is, to check again while it stays open.
+#[derive(Debug, Clone)]
+pub(crate) enum Credential {
+    Session(String),
+    Token(String),
+}
+
+/// Snapshots from the engine; sessions from the store; screen-pops measured and audited.
+pub(crate) struct EngineBackend {
+    pub(crate) engine: EngineHandle,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) user: Id,
+    pub(crate) credential: Credential,
+    pub(crate) view: View,
+}
+
+/// The stream's snapshot as a JSON object: the desk (as GET /api/v1/desk) or the wall board
+/// (as GET /api/v1/wallboard).
+pub(crate) async fn snapshot(
+    engine: &EngineHandle,
+    key: StreamKey,
+) -> Result<Map<String, Value>, CommandError> {
+    let value = match key.view {
+        View::Desk => match engine.command(Command::OperatorStatus { user: key.user }).await? {
+            Reply::Operator(s) => serde_json::to_value(crate::telephony::desk_dto(engine, *s)),
+            _ => return Err(CommandError::Refused("unexpected reply".into())),
+        },
+        View::Wallboard => match engine.command(Command::Snapshot).await? {
+            Reply::Snapshot(s) => serde_json::to_value(WallboardDto::from(*s)),
+            _ => return Err(CommandError::Refused("unexpected reply".into())),
+        },
+    };
+    match value {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(CommandError::Refused("the snapshot did not serialise".into())),
+    }
+}
+
+impl conn::Backend for EngineBackend {
+    async fn snapshot(&self, key: StreamKey) -> Result<Map<String, Value>, CommandError> {
+        snapshot(&self.engine, key).await
+    }
+
+    async fn still_allowed(&self) -> bool {
+        let user = match &self.credential {
+            Credential::Session(hash) => {
+                self.store.session(hash, Utc::now()).await.map(|s| s.map(|s| s.user))
+            }
+            Credential::Token(hash) => self.store.api_token_user(hash).await,
+        };
+        let permission = match self.view {
+            View::Desk => Permission::Desk,
+            View::Wallboard => Permission::Supervise,
+        };
+        match user {
+            Ok(Some(u)) => u.id == self.user && u.active && allows(u.role, permission),
+            Ok(None) => false,
+            // The database is away for a moment: keep the connection rather than drop
+            // every operator at once.
+            Err(e) => {
+                tracing::warn!(error = %e, "feed: cannot re-check the session; keeping it");
+                true
+            }
+        }
+    }
+
+    fn written(&self, payload: &hub::Payload, live: bool) {
+        let Some((call, applicant)) = &payload.pop else { return };
+        if live {
+            self.engine.metrics().offer_to_ws.observe_us(conn::age_us(payload));
+        }
+        // The screen-pop shows the applicant's personal data to a person: audited, off the
+        // connection's path.
+        if let Some(applicant) = applicant {
+            let store = self.store.clone();
+            let entry = NewAudit {
+                user_id: Some(self.user),
+                action: "read_personal_data".into(),
+                subject_kind: "applicant".into(),
+                subject_id: applicant.to_string(),
+                detail: Some(format!("screen-pop of call {call}")),
+                at: crate::registration::now(),
+            };
+            tokio::spawn(async move {
+                if let Err(e) = store.audit(entry.clone()).await {
+                    tracing::error!(error = %e, user = ?entry.user_id, applicant = %entry.subject_id,
+                        "screen-pop shown but NOT audited");
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::Utc;
+    use kontakt_engine::feed::{AgentView, LiveCallView, SupervisorMsg, SupervisorSnapshot};
+
+    use super::*;
+
+    /// The wall board has one shape: GET /api/v1/wallboard and the feed's first snapshot
+    /// (`WallboardDto`) and the engine's periodic snapshot (relayed as the engine serialises
+    /// it) carry the same fields.
+    #[test]
+    fn the_wallboard_dto_is_the_periodic_snapshot() {
+        let router =
+            kontakt_acd::Router::new(kontakt_acd::RouterConfig::default(), kontakt_acd::Millis(0))
+                .unwrap();
+        let at = Utc::now();
+        let snap = SupervisorSnapshot {
+            at,
+            stats: router.snapshot(kontakt_acd::Millis(0)),
+            agents: vec![AgentView {
+                user_id: 3,
+                username: "op3".into(),
+                state: "talking".into(),
+                reason: None,
+                since: at,
+                call: Some("u-1".into()),
+            }],
+            calls: vec![LiveCallView {
+                call: "u-1".into(),
+                node: "fs1".into(),
+                caller: Some("+380501234567".into()),
+                line: Some("short_1580".into()),
+                phase: "talking".into(),
+                queue: Some("general".into()),
+                priority: 9,
+                agent: Some(3),
+                since: at,
+                started_at: at,
+            }],
+            queue_names: vec!["general".into()],
+        };
+        let dto = serde_json::to_value(WallboardDto::from(snap.clone())).unwrap();
+        let periodic = hub::supervisor_payload(&SupervisorMsg::Snapshot(Box::new(snap)));
+        let mut periodic: Value = serde_json::from_str(&periodic.data).unwrap();
+        assert_eq!(periodic["reason"], "periodic");
+        periodic.as_object_mut().unwrap().remove("reason");
+        assert_eq!(dto, periodic);
+    }
+}

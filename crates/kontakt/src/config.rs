@@ -22,6 +22,8 @@ pub(crate) struct Config {
     pub log: LogConfig,
     pub esl: EslConfig,
     pub ivr: IvrConfig,
+    /// The call center: lines, menu, queues, operators (see kontakt-engine's `EngineConfig`).
+    pub callcenter: kontakt_engine::EngineConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -230,7 +232,16 @@ impl Config {
         if self.ivr.languages.is_empty() {
             bail!("ivr.languages must name at least one language");
         }
+        self.engine_config().validate().map_err(|e| anyhow::anyhow!("callcenter: {e}"))?;
         Ok(())
+    }
+
+    /// The engine's configuration: `[callcenter]` plus the prompt settings of `[ivr]`.
+    pub(crate) fn engine_config(&self) -> kontakt_engine::EngineConfig {
+        let mut c = self.callcenter.clone();
+        c.languages = self.ivr.languages.clone();
+        c.prompts_dir = self.ivr.prompts_dir.display().to_string();
+        c
     }
 
     /// The directory a SQLite URL points into, so `serve` can create it.

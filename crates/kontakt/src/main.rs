@@ -11,6 +11,7 @@ mod esl;
 mod seed;
 mod serve;
 mod simulate;
+mod telephony;
 mod users;
 
 use std::net::SocketAddr;

@@ -67,6 +67,18 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             "  (shown only now; the first login must change it — or use `kontakt user passwd admin`)"
         );
     }
+    let engine = crate::telephony::start(&config, store.clone()).await?;
+    match &engine {
+        Some(e) => println!(
+            "  telephony: FreeSWITCH at {}, call sockets on {}, {} operator(s) configured",
+            config.esl.address,
+            config.esl.listen,
+            e.config().operators.len()
+        ),
+        None => {
+            println!("  telephony: not configured ([esl] password is empty): appeals registry only")
+        }
+    }
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -81,7 +93,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             cookie_secure: config.auth.cookie_secure,
             max_body_bytes: config.server.max_body_bytes,
         }),
-        engine: None,
+        engine,
     };
     axum::serve(listener, kontakt_web::app(state))
         .with_graceful_shutdown(async {

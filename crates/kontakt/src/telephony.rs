@@ -1,0 +1,96 @@
+//! Starting the call center next to the API: the record writer, the engine, the outbound
+//! socket FreeSWITCH connects each call to, and the control connection to FreeSWITCH.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use kontakt_engine::{EngineHandle, EngineSetup, JournalConfig, OperatorBinding, RecordWriter};
+use kontakt_store::{Role, Store};
+use kontakt_switch::{InboundClient, InboundConfig, OutboundConfig, OutboundServer};
+
+use crate::config::Config;
+
+/// The events the engine needs from the control connection (operators' and callbacks'
+/// legs hanging up); each call's own events come on its outbound socket.
+pub(crate) const CONTROL_EVENTS: [&str; 1] = ["CHANNEL_HANGUP_COMPLETE"];
+
+/// Resolves the configured operators to Kontakt users; an unknown or non-operator user is an
+/// error that names the fix.
+pub(crate) async fn operators(
+    config: &kontakt_engine::EngineConfig,
+    store: &dyn Store,
+) -> anyhow::Result<Vec<OperatorBinding>> {
+    let mut out = Vec::new();
+    for o in &config.operators {
+        let Some(c) = store.user_credentials(&o.username).await? else {
+            anyhow::bail!(
+                "callcenter.operators names {:?}, who is not a user: kontakt user add {} --role operator",
+                o.username,
+                o.username
+            );
+        };
+        if !matches!(c.user.role, Role::Operator | Role::Supervisor) {
+            anyhow::bail!(
+                "callcenter.operators names {:?}, whose role is not operator",
+                o.username
+            );
+        }
+        let extension = o.extension.clone().unwrap_or_else(|| {
+            o.endpoint
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        });
+        out.push(OperatorBinding {
+            user_id: c.user.id,
+            username: o.username.clone(),
+            endpoint: o.endpoint.clone(),
+            extension,
+            queues: o.queues.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Starts the call center when the event socket is configured; `None` otherwise.
+pub(crate) async fn start(
+    config: &Config,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Option<EngineHandle>> {
+    if config.esl.password.expose().is_empty() {
+        return Ok(None);
+    }
+    let engine_config = config.engine_config();
+    let bindings = operators(&engine_config, store.as_ref()).await?;
+    let journal = JournalConfig {
+        max_bytes: engine_config.journal_max_mib << 20,
+        ..JournalConfig::in_dir(&engine_config.journal_dir)
+    };
+    let writer = RecordWriter::start(store.clone(), journal).await.with_context(|| {
+        format!("cannot open the call-record journal in {}", engine_config.journal_dir)
+    })?;
+    let server =
+        OutboundServer::bind(config.esl.listen, OutboundConfig::default()).await.with_context(
+            || format!("cannot listen for FreeSWITCH's call sockets on {}", config.esl.listen),
+        )?;
+    let engine = kontakt_engine::start(EngineSetup {
+        config: engine_config,
+        operators: bindings,
+        store,
+        writer,
+        node_name: "kontakt".into(),
+        outbound_addr: Some(config.esl.listen.to_string()),
+    })?;
+    let (client, events) = InboundClient::start(
+        InboundConfig::new(config.esl.address.clone(), config.esl.password.expose())
+            .events(CONTROL_EVENTS),
+    );
+    engine.attach_node(&config.esl.address, client, events);
+    let e = engine.clone();
+    server.serve(move |call| kontakt_engine::run_call(e.clone(), call));
+    Ok(Some(engine))
+}

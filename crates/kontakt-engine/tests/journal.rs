@@ -114,3 +114,106 @@ async fn a_journal_left_by_a_crash_is_replayed_at_start() {
     assert_eq!(r.steps.iter().map(|s| s.seq).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(std::fs::metadata(jdir.join("calls.jsonl")).unwrap().len(), 0);
 }
+
+/// A TCP proxy in front of PostgreSQL that the test can cut: while down it drops every
+/// connection it carries and refuses new ones — what a database restart or a network
+/// partition looks like from Kontakt.
+struct Cuttable {
+    port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Cuttable {
+    async fn start(target: String) -> Cuttable {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, rx) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                if !*rx.borrow() {
+                    continue; // dropped: connection refused, in effect
+                }
+                let mut rx = rx.clone();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = rx.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Cuttable { port, up }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_going_away_loses_no_record() {
+    let Ok(url) = std::env::var("KONTAKT_TEST_PG_URL") else {
+        assert!(std::env::var("CI").is_err(), "KONTAKT_TEST_PG_URL must be set in CI");
+        eprintln!("KONTAKT_TEST_PG_URL is not set: PostgreSQL outage test skipped");
+        return;
+    };
+    use std::str::FromStr as _;
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
+    let target = format!("{}:{}", options.get_host(), options.get_port());
+    let schema =
+        format!("kt_journal_{}_{}", std::process::id(), Utc::now().timestamp_subsec_nanos());
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let proxy = Cuttable::start(target).await;
+    let store = std::sync::Arc::new(
+        PgStore::connect_with(
+            options
+                .clone()
+                .host("127.0.0.1")
+                .port(proxy.port)
+                .options([("search_path", schema.as_str())]),
+        )
+        .await
+        .unwrap(),
+    );
+    store.migrate().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = JournalConfig {
+        db_timeout: Duration::from_millis(500),
+        retry_every: Duration::from_millis(100),
+        ..JournalConfig::in_dir(dir.path().join("journal"))
+    };
+    let writer = RecordWriter::start(store.clone(), cfg).await.unwrap();
+    let stats = writer.stats().clone();
+    writer.write_durable(vec![open("p1")]).await.unwrap();
+    assert_eq!(stats.journal_depth.load(Ordering::Relaxed), 0, "the database was up");
+
+    proxy.up.send_replace(false);
+    writer.write_durable(vec![open("p2")]).await.unwrap();
+    for seq in 1..=50 {
+        writer.write(vec![step("p1", seq), step("p2", seq)]);
+    }
+    writer.sync().await.unwrap();
+    assert_eq!(stats.journal_depth.load(Ordering::Relaxed), 101, "all of it journaled");
+    assert!(!stats.db_up.load(Ordering::Relaxed));
+
+    proxy.up.send_replace(true);
+    until("the journal to drain into PostgreSQL", || {
+        stats.journal_depth.load(Ordering::Relaxed) == 0
+    })
+    .await;
+    for uuid in ["p1", "p2"] {
+        let r = store.call_record(&key(uuid)).await.unwrap().unwrap();
+        assert_eq!(r.steps.iter().map(|s| s.seq).collect::<Vec<_>>(), (1..=50).collect::<Vec<_>>());
+    }
+    assert_eq!(stats.lost.load(Ordering::Relaxed), 0);
+    drop(writer);
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&admin)
+        .await
+        .unwrap();
+}

@@ -89,6 +89,7 @@ pub(crate) async fn feed(
         View::Desk => Permission::Desk,
         View::Wallboard => Permission::Supervise,
     })?;
+    let resume = q.resume.as_deref().map(parse_resume).transpose()?;
     let credential = match caller.method {
         AuthMethod::Session => {
             if !same_origin(&headers) {
@@ -104,7 +105,6 @@ pub(crate) async fn feed(
             Credential::Token(bearer(&headers).map(token_hash).unwrap_or_default())
         }
     };
-    let resume = q.resume.as_deref().map(parse_resume).transpose()?;
     let ws = ws.map_err(|_| {
         ApiError::new(
             StatusCode::UPGRADE_REQUIRED,

@@ -74,6 +74,14 @@ async fn snapshot(env: &Env, k: &Known) -> Vec<String> {
         format!("applicant {:?}", s.applicant(k.applicant).await.unwrap()),
         format!("highest applicant id {highest}"),
         format!("audit entries {}", s.audit_log(100_000).await.unwrap().len()),
+        // The call center's side: agents' states and live calls, from the engine itself (a
+        // read through the API would be audited).
+        match env.engine.command(kontakt_engine::Command::Snapshot).await.unwrap() {
+            kontakt_engine::Reply::Snapshot(b) => {
+                format!("engine agents {:?} calls {:?}", b.agents, b.calls)
+            }
+            other => panic!("{other:?}"),
+        },
     ]
 }
 
@@ -218,6 +226,14 @@ fn body_cases(
 /// A key the endpoint's body cannot do without.
 fn required_key(path: &str) -> &'static str {
     match path {
+        p if p.starts_with("/api/v1/desk/calls/") => "(exactly one of three, checked below)",
+        "/api/v1/desk/state" => "state",
+        "/api/v1/desk/hold" => "hold",
+        "/api/v1/desk/transfer" => "target",
+        p if p.starts_with("/api/v1/wallboard/agents/") => "state",
+        p if p.starts_with("/api/v1/wallboard/calls/") && p.ends_with("/queue") => "queue",
+        p if p.starts_with("/api/v1/wallboard/calls/") && p.ends_with("/priority") => "priority",
+        p if p.starts_with("/api/v1/wallboard/calls/") && p.ends_with("/eavesdrop") => "mode",
         "/api/v1/auth/login" => "username",
         "/api/v1/auth/password" => "new_password",
         "/api/v1/users" => "username",
@@ -1345,6 +1361,328 @@ fn cases(env: &Env, k: &Known) -> Vec<Case> {
         "required",
     ));
 
+    // --- the operator's desk ----------------------------------------------------------------
+    // The operator is logged out and has no call: valid requests that need a call are refused
+    // by the engine, and nothing changes anywhere.
+    let no_call = "0b0e0f00-0000-4000-8000-000000000000";
+    let state = json!({"state": "pause", "reason": "break"});
+    body_cases(&mut c, Operator, "POST", "/api/v1/desk/state", &state, env);
+    for (body, f, code) in [
+        (json!({"state": "pause"}), "reason", "required"),
+        (json!({"state": "pause", "reason": "nap"}), "reason", "unknown_value"),
+        (
+            json!({"state": "pause", "reason": "break'; DROP TABLE users; --"}),
+            "reason",
+            "unknown_value",
+        ),
+        (json!({"state": "ready", "reason": "break"}), "reason", "not_allowed"),
+        (json!({"state": "logout", "reason": "lunch"}), "reason", "not_allowed"),
+    ] {
+        c.push(field(
+            case(
+                Operator,
+                "POST",
+                "/api/v1/desk/state",
+                Payload::Json(body),
+                422,
+                "validation_failed",
+            ),
+            f,
+            code,
+        ));
+    }
+    for st in ["dance", "READY", "", "paused"] {
+        c.push(case(
+            Operator,
+            "POST",
+            "/api/v1/desk/state",
+            Payload::Json(json!({"state": st})),
+            422,
+            "invalid_body",
+        ));
+    }
+    let link = format!("/api/v1/desk/calls/{no_call}/link");
+    body_cases(&mut c, Operator, "POST", &link, &json!({"outcome": "consultation"}), env);
+    let appeal = appeal_body(k.applicant, &["water.leak"]);
+    for body in [
+        json!({}),
+        json!({"appeal_id": k.appeal, "outcome": "consultation"}),
+        json!({"outcome": "consultation", "appeal": appeal.clone()}),
+        json!({"appeal_id": null, "outcome": null}),
+    ] {
+        c.push(field(
+            case(Operator, "POST", link.clone(), Payload::Json(body), 422, "validation_failed"),
+            "appeal_id",
+            "exactly_one",
+        ));
+    }
+    c.push(field(
+        case(
+            Operator,
+            "POST",
+            link.clone(),
+            Payload::Json(json!({"outcome": "sales"})),
+            422,
+            "validation_failed",
+        ),
+        "outcome",
+        "unknown_value",
+    ));
+    c.push(field(
+        case(
+            Operator,
+            "POST",
+            link.clone(),
+            Payload::Json(json!({"appeal_id": 999_999})),
+            422,
+            "validation_failed",
+        ),
+        "appeal_id",
+        "not_found",
+    ));
+    c.push(field(
+        case(
+            Operator,
+            "POST",
+            link.clone(),
+            Payload::Json(json!({"appeal": with(&appeal, "channel", Some(json!("web")))})),
+            422,
+            "validation_failed",
+        ),
+        "appeal.channel",
+        "invalid",
+    ));
+    c.push(field(
+        case(
+            Operator,
+            "POST",
+            link.clone(),
+            Payload::Json(json!({"appeal": with(&appeal, "call_id", Some(json!("another")))})),
+            422,
+            "validation_failed",
+        ),
+        "appeal.call_id",
+        "mismatch",
+    ));
+    // Valid, but the call is nobody's: no appeal is registered for it.
+    for body in [
+        json!({"appeal_id": k.appeal}),
+        json!({"outcome": "consultation"}),
+        json!({"appeal": appeal.clone()}),
+    ] {
+        c.push(case(Operator, "POST", link.clone(), Payload::Json(body), 404, "not_found"));
+    }
+    c.push(case(
+        Operator,
+        "POST",
+        link.clone(),
+        Payload::Json(json!({"appeal": {}})),
+        422,
+        "invalid_body",
+    ));
+    for bad in ["not%20a%20uuid", "x'--", "..", &"a".repeat(65)] {
+        c.push(case(
+            Operator,
+            "POST",
+            format!("/api/v1/desk/calls/{bad}/link"),
+            Payload::Json(json!({"outcome": "consultation"})),
+            400,
+            "invalid_path",
+        ));
+    }
+    body_cases(&mut c, Operator, "POST", "/api/v1/desk/hold", &json!({"hold": true}), env);
+    c.push(case(
+        Operator,
+        "POST",
+        "/api/v1/desk/hold",
+        Payload::Json(json!({"hold": true})),
+        409,
+        "no_live_call",
+    ));
+    body_cases(&mut c, Operator, "POST", "/api/v1/desk/transfer", &json!({"target": "101"}), env);
+    c.push(case(
+        Operator,
+        "POST",
+        "/api/v1/desk/transfer",
+        Payload::Json(json!({"target": "101"})),
+        409,
+        "no_live_call",
+    ));
+    for t in ["911", "", "101; uuid_kill all"] {
+        c.push(field(
+            case(
+                Operator,
+                "POST",
+                "/api/v1/desk/transfer",
+                Payload::Json(json!({"target": t})),
+                422,
+                "validation_failed",
+            ),
+            "target",
+            "unknown_value",
+        ));
+    }
+
+    // --- the wall board -----------------------------------------------------------------------
+    let op = env.user_id(Operator);
+    let agent = format!("/api/v1/wallboard/agents/{op}/state");
+    let pause = json!({"state": "pause", "reason": "training"});
+    body_cases(&mut c, Supervisor, "POST", &agent, &pause, env);
+    // The operator is logged out: the router refuses to pause them.
+    c.push(case(Supervisor, "POST", agent.clone(), Payload::Json(pause.clone()), 409, "refused"));
+    c.push(field(
+        case(
+            Supervisor,
+            "POST",
+            agent.clone(),
+            Payload::Json(json!({"state": "pause", "reason": "coffee"})),
+            422,
+            "validation_failed",
+        ),
+        "reason",
+        "unknown_value",
+    ));
+    c.push(field(
+        case(
+            Supervisor,
+            "POST",
+            agent.clone(),
+            Payload::Json(json!({"state": "pause"})),
+            422,
+            "validation_failed",
+        ),
+        "reason",
+        "required",
+    ));
+    c.push(case(
+        Supervisor,
+        "POST",
+        "/api/v1/wallboard/agents/999999/state",
+        Payload::Json(json!({"state": "ready"})),
+        404,
+        "not_found",
+    ));
+    for bad in ["abc", "1.5", "99999999999999999999"] {
+        c.push(case(
+            Supervisor,
+            "POST",
+            format!("/api/v1/wallboard/agents/{bad}/state"),
+            Payload::Json(json!({"state": "ready"})),
+            400,
+            "invalid_path",
+        ));
+    }
+    let calls = format!("/api/v1/wallboard/calls/{no_call}");
+    body_cases(
+        &mut c,
+        Supervisor,
+        "POST",
+        &format!("{calls}/queue"),
+        &json!({"queue": "general"}),
+        env,
+    );
+    c.push(case(
+        Supervisor,
+        "POST",
+        format!("{calls}/queue"),
+        Payload::Json(json!({"queue": "general"})),
+        404,
+        "not_found",
+    ));
+    c.push(field(
+        case(
+            Supervisor,
+            "POST",
+            format!("{calls}/queue"),
+            Payload::Json(json!({"queue": "vip"})),
+            422,
+            "validation_failed",
+        ),
+        "queue",
+        "unknown_value",
+    ));
+    body_cases(
+        &mut c,
+        Supervisor,
+        "POST",
+        &format!("{calls}/priority"),
+        &json!({"priority": 5}),
+        env,
+    );
+    for p in [json!(256), json!(-1), json!(1.5), json!("9")] {
+        c.push(case(
+            Supervisor,
+            "POST",
+            format!("{calls}/priority"),
+            Payload::Json(json!({"priority": p})),
+            422,
+            "invalid_body",
+        ));
+    }
+    c.push(case(
+        Supervisor,
+        "POST",
+        format!("{calls}/priority"),
+        Payload::Json(json!({"priority": 5})),
+        404,
+        "not_found",
+    ));
+    body_cases(
+        &mut c,
+        Supervisor,
+        "POST",
+        &format!("{calls}/eavesdrop"),
+        &json!({"mode": "listen"}),
+        env,
+    );
+    for m in ["shout", "LISTEN", ""] {
+        c.push(case(
+            Supervisor,
+            "POST",
+            format!("{calls}/eavesdrop"),
+            Payload::Json(json!({"mode": m})),
+            422,
+            "invalid_body",
+        ));
+    }
+    c.push(case(
+        Supervisor,
+        "POST",
+        format!("{calls}/eavesdrop"),
+        Payload::Json(json!({"mode": "barge"})),
+        404,
+        "not_found",
+    ));
+    for (action, body) in [
+        ("queue", json!({"queue": "general"})),
+        ("priority", json!({"priority": 1})),
+        ("eavesdrop", json!({"mode": "listen"})),
+    ] {
+        c.push(case(
+            Supervisor,
+            "POST",
+            format!("/api/v1/wallboard/calls/bad%20id/{action}"),
+            Payload::Json(body),
+            400,
+            "invalid_path",
+        ));
+    }
+
+    // --- the feed (these requests carry the cookie; no handshake is made) --------------------
+    for q in ["resume=abc", "resume=abc:-1", "resume=:5", "resume=abc:1:2", "view=nope", "bogus=1"]
+    {
+        c.push(case(
+            Operator,
+            "GET",
+            format!("/api/v1/feed?{q}"),
+            Payload::None,
+            400,
+            "invalid_query",
+        ));
+    }
+    c.push(case(Operator, "GET", "/api/v1/feed", Payload::None, 403, "origin_mismatch"));
+    c.push(case(Controller, "GET", "/api/v1/feed", Payload::None, 403, "forbidden"));
+
     // --- unknown routes and methods ------------------------------------------------------
     c.push(case(Admin, "GET", "/api/v1/nothing-here", Payload::None, 404, "not_found"));
     c.push(case(Admin, "GET", "/api/v2/appeals", Payload::None, 404, "not_found"));
@@ -1355,6 +1693,12 @@ fn cases(env: &Env, k: &Known) -> Vec<Case> {
         ("POST", "/api/v1/categories".to_string()),
         ("GET", "/api/v1/auth/login".to_string()),
         ("DELETE", format!("/api/v1/assignments/{}", k.assignment)),
+        ("GET", "/api/v1/desk/state".to_string()),
+        ("PUT", "/api/v1/desk".to_string()),
+        ("DELETE", "/api/v1/wallboard".to_string()),
+        ("POST", "/api/v1/feed".to_string()),
+        ("POST", "/metrics".to_string()),
+        ("POST", "/health".to_string()),
     ] {
         c.push(case(Admin, method, path, Payload::None, 405, "method_not_allowed"));
     }

@@ -16,7 +16,7 @@ use chrono::Utc;
 use http_body_util::BodyExt;
 use kontakt_engine::{
     EngineConfig, EngineHandle, EngineSetup, JournalConfig, OperatorBinding, RecordWriter,
-    SupervisorSetup,
+    SupervisorBinding,
 };
 use kontakt_store::{Backend, NewExecutor, NewUser, PgStore, Role, Store};
 use kontakt_web::{AppState, WebSettings};
@@ -226,7 +226,12 @@ impl Env {
                 queues: Vec::new(),
             })
             .to_vec();
-        let engine = start_engine(store.clone(), journal.path(), bindings, |_| {}).await;
+        let phones = vec![SupervisorBinding {
+            user_id: ids[&Role::Supervisor],
+            username: "supervisor".into(),
+            endpoint: "user/1900".into(),
+        }];
+        let engine = start_engine(store.clone(), journal.path(), bindings, phones, |_| {}).await;
         let app = kontakt_web::app(AppState {
             store: store.clone(),
             settings: Arc::new(settings.clone()),
@@ -360,12 +365,13 @@ impl Env {
     }
 }
 
-/// An engine on `store` with the test configuration (short ring timeouts, no announcements,
-/// the supervisor's phone for listening in), changed by `tweak`.
+/// An engine on `store` with the test configuration (short ring timeouts, no announcements),
+/// changed by `tweak`; `supervisors` are the phones for listening in.
 pub async fn start_engine(
     store: Arc<dyn Store>,
     journal: &std::path::Path,
     operators: Vec<OperatorBinding>,
+    supervisors: Vec<SupervisorBinding>,
     tweak: impl FnOnce(&mut EngineConfig),
 ) -> EngineHandle {
     let writer =
@@ -376,12 +382,11 @@ pub async fn start_engine(
         q.announce_every_secs = 0;
     }
     config.recording.dir = "/rec".into();
-    config.supervisors =
-        vec![SupervisorSetup { username: "supervisor".into(), endpoint: "user/1900".into() }];
     tweak(&mut config);
     kontakt_engine::start(EngineSetup {
         config,
         operators,
+        supervisors,
         store,
         writer,
         node_name: "kontakt-test".into(),

@@ -11,3 +11,4 @@ mod bad_input;
 mod concurrency;
 mod e2e;
 mod openapi;
+mod telephony;

@@ -540,3 +540,132 @@ async fn the_feed_resumes_after_a_reconnect(env: &Env) {
         f.close().await;
     }
 }
+
+/// Measures the screen-pop's trip under load: 8 operators each with their desk open, 20
+/// supervisors watching the board, 8 calls at a time for 10 rounds. Prints the server-side
+/// `offer_to_ws` (engine publication → written to the socket) and what the clients saw
+/// (publication → parsed by the client), next to the engine's own `offer_to_pop`.
+/// `cargo test -p kontakt-web --test api measure_screen_pop -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement (about 20 s), not a check"]
+async fn measure_screen_pop_to_websocket() {
+    const OPERATORS: usize = 8;
+    const ROUNDS: usize = 10;
+    let env = Env::sqlite().await;
+    let hash = kontakt_web::auth::hash_password(PASSWORD).unwrap();
+    let mut ops = Vec::new();
+    for i in 0..OPERATORS {
+        let u = env
+            .store
+            .create_user(
+                NewUser {
+                    username: format!("m{i}"),
+                    display_name: format!("M {i}"),
+                    role: Role::Operator,
+                    password_hash: hash.clone(),
+                    executor_id: None,
+                    must_change_password: false,
+                },
+                kontakt_web::registration::now(),
+            )
+            .await
+            .unwrap();
+        ops.push((u.id, format!("m{i}"), format!("{}", 2001 + i)));
+    }
+    let spec: Vec<(i64, &str, &str)> =
+        ops.iter().map(|(id, n, e)| (*id, n.as_str(), e.as_str())).collect();
+    let c = center(&env, &spec).await;
+    let mut logins = Vec::new();
+    let mut feeds = Vec::new();
+    for (_, name, _) in &ops {
+        let l = login(c.addr, name).await;
+        let mut f = Feed::open(c.addr, &l, "").await;
+        f.next().await;
+        http(c.addr, "POST", "/api/v1/desk/state", Some(&l), Some(json!({"state": "ready"})))
+            .await
+            .expect(200);
+        logins.push(l);
+        feeds.push(f);
+    }
+    let sup = login(c.addr, "supervisor").await;
+    let mut boards = Vec::new();
+    for _ in 0..20 {
+        boards.push(Feed::open(c.addr, &sup, "").await);
+    }
+    // The boards are read in the background, as browsers would.
+    let readers: Vec<_> = boards
+        .into_iter()
+        .map(|mut f| {
+            tokio::spawn(async move {
+                loop {
+                    let _ = f.next().await;
+                }
+            })
+        })
+        .collect();
+    // Each desk is read by its own task, as each operator's browser would: the client's
+    // timestamp is taken when the message arrives.
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let desks: Vec<_> = feeds
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut f)| {
+            let done = done_tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    let pop = f.until("screen_pop", |_| true).await;
+                    let at: chrono::DateTime<chrono::Utc> =
+                        serde_json::from_value(pop["data"]["at"].clone()).unwrap();
+                    let us = (chrono::Utc::now() - at).num_microseconds().unwrap();
+                    let call = pop["data"]["call"].as_str().unwrap().to_string();
+                    f.until("ended", |d| d["call"] == call.as_str()).await;
+                    let _ = done.send((i, call, us));
+                }
+            })
+        })
+        .collect();
+    let mut client_us = Vec::new();
+    for round in 0..ROUNDS {
+        for i in 0..OPERATORS {
+            c.emu.place_call(&scripted_call(&format!("050{round}{i:06}")));
+        }
+        for _ in 0..OPERATORS {
+            let (i, call, us) = within("a call to end", done_rx.recv()).await.unwrap();
+            client_us.push(us);
+            let l = &logins[i];
+            http(
+                c.addr,
+                "POST",
+                &format!("/api/v1/desk/calls/{call}/link"),
+                Some(l),
+                Some(json!({"outcome": "consultation"})),
+            )
+            .await
+            .expect(200);
+            http(c.addr, "POST", "/api/v1/desk/state", Some(l), Some(json!({"state": "ready"})))
+                .await
+                .expect(200);
+        }
+    }
+    for r in readers.into_iter().chain(desks) {
+        r.abort();
+    }
+    client_us.sort_unstable();
+    let pct = |q: f64| client_us[((client_us.len() - 1) as f64 * q).round() as usize];
+    let m = c.engine.metrics();
+    let show = |h: &kontakt_engine::Histogram| {
+        h.percentiles().map(|(a, b, c)| format!("p50 {a} µs, p99 {b} µs, max {c} µs"))
+    };
+    println!("calls: {}", client_us.len());
+    println!("offer_to_pop (engine, decided → published): {:?}", show(&m.offer_to_pop));
+    println!("offer_to_ws (published → written to the socket): {:?}", show(&m.offer_to_ws));
+    println!(
+        "client (published → parsed by the client): p50 {} µs, p99 {} µs, max {} µs",
+        pct(0.5),
+        pct(0.99),
+        client_us[client_us.len() - 1]
+    );
+    assert_eq!(m.offer_to_ws.count(), (OPERATORS * ROUNDS) as u64);
+    drop(c);
+    env.finish().await;
+}

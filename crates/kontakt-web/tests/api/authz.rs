@@ -15,6 +15,7 @@ crate::on_both_backends!(
     one_time_password_blocks_everything_but_the_change,
     the_feed_takes_a_cookie_only_from_its_own_origin,
     supervisor_actions_are_audited,
+    without_telephony_the_call_center_endpoints_say_so,
 );
 
 /// Who may call an endpoint.
@@ -720,4 +721,38 @@ async fn supervisor_actions_are_audited(env: &Env) {
     assert_eq!(detail, json!({"state": "pause", "reason": "training"}));
     assert!(all.iter().any(|e| e["action"] == "read_wallboard" && e["user_id"] == sup));
     assert_eq!(all.len(), before + 2, "{all:?}");
+}
+
+/// Kontakt as a registry alone: every endpoint that needs the engine answers 503
+/// `telephony_disabled` (after the role check), and /metrics still serves `kontakt_up`.
+async fn without_telephony_the_call_center_endpoints_say_so(env: &Env) {
+    let f = fixture(env).await;
+    let app = env.app_without_telephony();
+    let mut checked = 0;
+    for &(method, path, allow) in MATRIX {
+        let needs_engine =
+            path.starts_with("/api/v1/desk") || path.starts_with("/api/v1/wallboard");
+        if !needs_engine {
+            continue;
+        }
+        let Allow::Roles(roles) = allow else { panic!("{path}") };
+        let (uri, body) = cell(&f, method, path, "no-telephony");
+        let r = send(app.clone(), env.request(&Who::Role(roles[0]), method, &uri, body)).await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (503, "telephony_disabled"),
+            "{method} {path}: {}",
+            r.body
+        );
+        assert_eq!(r.body["error"]["message"], "telephony is not configured");
+        checked += 1;
+    }
+    assert_eq!(checked, 10);
+    let r = send(app, env.request(&ANON, "GET", "/metrics", None)).await;
+    assert_eq!(r.status.as_u16(), 200);
+    let text = r.body.as_str().unwrap();
+    assert!(text.ends_with("kontakt_up 1\n"), "{text}");
+    assert!(!text.contains("kontakt_calls_total"), "no engine, no engine metrics: {text}");
+    let ct = r.headers.get("content-type").unwrap().to_str().unwrap();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
 }

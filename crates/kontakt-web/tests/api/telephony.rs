@@ -334,7 +334,9 @@ async fn a_call_from_screen_pop_to_a_linked_appeal(env: &Env) {
     // The supervisor sees A become ready.
     fs.until("agent", |d| d["user_id"] == a_id && d["state"] == "ready").await;
 
-    // A call: the screen-pop comes first, then connected, then ended awaiting the link.
+    // A call from a citizen the registry knows: the screen-pop comes first (naming them),
+    // then connected, then ended awaiting the link.
+    let applicant = new_applicant(env, "0501234567").await["id"].as_i64().unwrap();
     let uuid = c.emu.place_call(&scripted_call("0501234567"));
     let pop = fa.until("screen_pop", |_| true).await;
     assert!(
@@ -348,6 +350,7 @@ async fn a_call_from_screen_pop_to_a_linked_appeal(env: &Env) {
     assert_eq!(p["queue"], "general");
     assert_eq!(p["line"], "short_1580");
     assert!(p["at"].is_string(), "{p}");
+    assert_eq!(p["context"]["applicant"]["id"], applicant, "{p}");
     let connected = fa.until("connected", |d| d["call"] == uuid.as_str()).await;
     assert!(connected["seq"].as_u64() > pop["seq"].as_u64());
     let ended = fa.until("ended", |d| d["call"] == uuid.as_str()).await;
@@ -373,10 +376,7 @@ async fn a_call_from_screen_pop_to_a_linked_appeal(env: &Env) {
     // A mistaken appeal registers nothing, and says which field is wrong.
     let appeals = env.store.count_appeals().await.unwrap();
     let link = format!("/api/v1/desk/calls/{uuid}/link");
-    let mut appeal = appeal_body(
-        new_applicant(env, "0501234567").await["id"].as_i64().unwrap(),
-        &["water.leak"],
-    );
+    let mut appeal = appeal_body(applicant, &["water.leak"]);
     appeal.as_object_mut().unwrap().remove("channel");
     appeal["channel"] = json!("phone");
     let mut wrong = appeal.clone();
@@ -447,10 +447,28 @@ async fn a_call_from_screen_pop_to_a_linked_appeal(env: &Env) {
     assert!(text.contains("kontakt_up 1\n"));
     assert!(text.contains("kontakt_calls_total{outcome=\"linked_to_appeal\"} 1\n"), "{text}");
     assert!(text.contains("kontakt_feed_connections 2\n"), "{text}");
-    // The screen-pop named no known applicant (a new caller): nothing to audit for it; the
-    // supervisor's watching is on record.
+    // The supervisor's watching is on record, and so is the applicant's data on A's screen.
+    // That entry is written after the screen-pop reached the socket, off the feed's path,
+    // with no signal to wait for: look until it is there.
     let audit = env.store.audit_log(1000).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "open_feed" && e.user_id == Some(sup.user_id)));
+    let shown = within("the screen-pop's audit entry", async {
+        loop {
+            let audit = env.store.audit_log(1000).await.unwrap();
+            if let Some(e) = audit.into_iter().find(|e| {
+                e.action == "read_personal_data"
+                    && e.detail.as_deref() == Some(&format!("screen-pop of call {uuid}"))
+            }) {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        (shown.user_id, shown.subject_kind.as_str(), shown.subject_id.as_str()),
+        (Some(a_id), "applicant", applicant.to_string().as_str())
+    );
     // With FreeSWITCH connected, health is ok (the engine refreshes it every second).
     within("health ok", async {
         loop {

@@ -39,6 +39,14 @@ pub struct OperatorBinding {
     pub queues: Vec<String>,
 }
 
+/// A supervisor's phone for listen / whisper / barge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SupervisorBinding {
+    pub user_id: Id,
+    pub username: String,
+    pub endpoint: String,
+}
+
 /// What a call's task learned from the `connect` reply.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CallInfo {
@@ -320,6 +328,8 @@ struct LiveCall {
     seq: i64,
     operator_hung_up: bool,
     link: Option<CallLink>,
+    /// Set when Kontakt ends its part of the call itself (a blind transfer).
+    end_reason: Option<String>,
 }
 
 impl LiveCall {
@@ -348,6 +358,7 @@ impl LiveCall {
             seq: 0,
             operator_hung_up: false,
             link: None,
+            end_reason: None,
         }
     }
 }
@@ -479,6 +490,7 @@ fn parse_channels(json: &str) -> Vec<ChannelRow> {
 pub struct EngineSetup {
     pub config: EngineConfig,
     pub operators: Vec<OperatorBinding>,
+    pub supervisors: Vec<SupervisorBinding>,
     pub store: Arc<dyn Store>,
     pub writer: RecordWriter,
     /// Name used for this Kontakt's own records (callbacks) and as the default node.
@@ -508,10 +520,14 @@ pub(crate) struct Engine {
     nodes_up: HashMap<String, bool>,
     /// Each FreeSWITCH node's control connection (cloned into the tasks that use it).
     nodes: HashMap<String, InboundClient>,
+    /// Each node's `api` commands, sent in the order the engine decided them (a transfer
+    /// must not overtake the bridge it follows) by one task per node.
+    node_cmds: HashMap<String, mpsc::UnboundedSender<String>>,
     /// Ended calls kept until linked: key → (agent, connected?)
     ended: HashMap<String, (CallKey, Option<AgentId>, i64)>,
     /// Operator legs → the call they serve.
     legs: HashMap<String, String>,
+    supervisors: HashMap<Id, SupervisorBinding>,
     /// When this engine started: older live records may need re-attaching.
     started_at: DateTime<Utc>,
     /// Live calls the dialplan handles without us (degraded mode), noted once.
@@ -542,8 +558,11 @@ pub fn start(setup: EngineSetup) -> Result<EngineHandle, crate::config::ConfigEr
             sl_threshold_ms: q.sl_threshold_secs * 1000,
             sticky_window_ms: q.sticky_hours * 3600 * 1000,
             preferred_wait_ms: q.sticky_wait_secs * 1000,
+            // A caller hears where they stand at every interval, even when it has not
+            // changed: silence is what makes people hang up.
             announce: kontakt_acd::AnnounceConfig {
                 interval_ms: q.announce_every_secs * 1000,
+                only_on_change: false,
                 ..Default::default()
             },
             callback: kontakt_acd::CallbackConfig {
@@ -625,8 +644,10 @@ pub fn start(setup: EngineSetup) -> Result<EngineHandle, crate::config::ConfigEr
         outbound_addr: setup.outbound_addr,
         nodes_up: HashMap::new(),
         nodes: HashMap::new(),
+        node_cmds: HashMap::new(),
         ended: HashMap::new(),
         legs: HashMap::new(),
+        supervisors: setup.supervisors.into_iter().map(|s| (s.user_id, s)).collect(),
         started_at: Utc::now(),
         noted_outside: Default::default(),
     };
@@ -817,6 +838,20 @@ impl Engine {
             EngineEvent::CitizenLeg { call, leg, ok } => self.citizen_leg(&call, leg, ok),
             EngineEvent::Switch { node, ev, at } => self.switch_event(&node, &ev, at),
             EngineEvent::Attach { node, client } => {
+                let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+                let c = client.clone();
+                tokio::spawn(async move {
+                    while let Some(cmd) = rx.recv().await {
+                        match c.api(&cmd).await {
+                            Ok(r) if r.starts_with("-ERR") => {
+                                tracing::debug!(%cmd, reply = r.trim(), "FreeSWITCH refused");
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(%cmd, error = %e, "FreeSWITCH command failed"),
+                        }
+                    }
+                });
+                self.node_cmds.insert(node.clone(), tx);
                 self.nodes.insert(node, client);
             }
             EngineEvent::SwitchState { node, connected } => {
@@ -1095,9 +1130,17 @@ impl Engine {
                 }
                 set.talk_ms = Some(talk as i64);
                 set.hold_ms = Some(hold as i64);
-                set.hangup_side =
-                    Some(if c.operator_hung_up { "operator" } else { "caller" }.into());
-                set.end_reason = Some("completed".into());
+                set.hangup_side = Some(
+                    if c.end_reason.is_some() {
+                        "kontakt"
+                    } else if c.operator_hung_up {
+                        "operator"
+                    } else {
+                        "caller"
+                    }
+                    .into(),
+                );
+                set.end_reason = Some(c.end_reason.clone().unwrap_or_else(|| "completed".into()));
                 let agent = c.agent;
                 let linked = c.link.is_some();
                 set.status = Some(if linked { CallStatus::Closed } else { CallStatus::Ended });
@@ -1582,21 +1625,23 @@ impl Engine {
         self.switch_api(&node, format!("uuid_kill {leg}"));
     }
 
-    /// Runs an `api` command on a node without waiting for it.
+    /// Queues an `api` command for a node; commands run in the order they were queued.
     fn switch_api(&self, node: &str, cmd: String) {
-        let Some(client) = self.client(node) else {
-            tracing::warn!(node, %cmd, "no control connection to this node");
+        self.switch_api_seq(node, vec![cmd]);
+    }
+
+    /// Queues `api` commands for a node, in order.
+    fn switch_api_seq(&self, node: &str, cmds: Vec<String>) {
+        let tx = self.node_cmds.get(node).or_else(|| {
+            if self.node_cmds.len() == 1 { self.node_cmds.values().next() } else { None }
+        });
+        let Some(tx) = tx else {
+            tracing::warn!(node, ?cmds, "no control connection to this node");
             return;
         };
-        tokio::spawn(async move {
-            match client.api(&cmd).await {
-                Ok(r) if r.starts_with("-ERR") => {
-                    tracing::debug!(%cmd, reply = r.trim(), "FreeSWITCH refused");
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(%cmd, error = %e, "FreeSWITCH command failed"),
-            }
-        });
+        for cmd in cmds {
+            let _ = tx.send(cmd);
+        }
     }
 
     /// `bgapi originate …`; the result (answered, or the hang-up cause) comes back as an
@@ -1830,23 +1875,27 @@ impl Engine {
                     "transfer",
                     serde_json::json!({"target": t.code, "destination": t.destination, "by": user}),
                 );
-                self.switch_api(
-                    &node,
-                    format!("uuid_transfer {caller} {} XML {}", t.destination, t.context),
-                );
+                // The caller leaves for the target first; only then is the operator's leg,
+                // now back in park, hung up (the other order would end the caller's call).
+                let mut cmds =
+                    vec![format!("uuid_transfer {caller} {} XML {}", t.destination, t.context)];
+                if let Some(c) = self.calls.get_mut(&uuid) {
+                    if let Some(leg) = c.agent_leg.take() {
+                        self.legs.remove(&leg);
+                        cmds.push(format!("uuid_kill {leg}"));
+                    }
+                    c.end_reason = Some("transferred".into());
+                    c.cmds = None;
+                }
+                self.switch_api_seq(&node, cmds);
+                self.caller_gone(&uuid, "BLIND_TRANSFER");
                 self.to_operator(a, OperatorEvent::Transferred { call: uuid, target: t.code });
                 Ok(Reply::Done)
             }
             Command::Eavesdrop { supervisor, call, mode } => {
-                let sup = self
-                    .cfg
-                    .supervisors
-                    .iter()
-                    .find(|s| Some(s.username.as_str()) == self.username_of(supervisor))
-                    .cloned()
-                    .ok_or(CommandError::Refused(
-                        "no phone configured for this supervisor".into(),
-                    ))?;
+                let sup = self.supervisors.get(&supervisor).cloned().ok_or(
+                    CommandError::Refused("no phone configured for this supervisor".into()),
+                )?;
                 let c = self.calls.get(&call).ok_or(CommandError::UnknownCall)?;
                 if c.phase != Phase::Talking {
                     return Err(CommandError::NoLiveCall);
@@ -1923,10 +1972,6 @@ impl Engine {
             }
             Command::Snapshot => Ok(Reply::Snapshot(Box::new(self.snapshot()))),
         }
-    }
-
-    fn username_of(&self, user: Id) -> Option<&str> {
-        self.ops.values().find(|o| o.b.user_id == user).map(|o| o.b.username.as_str())
     }
 
     fn talking_call(&self, a: AgentId) -> Result<&LiveCall, CommandError> {

@@ -13,7 +13,7 @@ pub use caller::*;
 pub use config::*;
 pub use engine::{
     CallCmd, ChannelEvent, Command, CommandError, EavesdropMode, EngineHandle, EngineSetup,
-    IvrOutcome, OperatorBinding, OperatorStatus, Reply, start,
+    IvrOutcome, OperatorBinding, OperatorStatus, Reply, SupervisorBinding, start,
 };
 pub use journal::*;
 pub use metrics::{Histogram, Metrics};

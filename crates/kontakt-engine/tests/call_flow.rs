@@ -22,6 +22,7 @@ struct Center {
     engine: EngineHandle,
     emu: EmulatorHandle,
     ops: Vec<Id>,
+    supervisor: Id,
     _dir: tempfile::TempDir,
 }
 
@@ -102,9 +103,28 @@ async fn center_with(
     config.recording.dir = "/rec".into();
     tweak(&mut config);
     let ops = bindings.iter().map(|b| b.user_id).collect();
+    let sup = store
+        .create_user(
+            NewUser {
+                username: "sup".into(),
+                display_name: "Supervisor".into(),
+                role: Role::Supervisor,
+                password_hash: "x".into(),
+                executor_id: None,
+                must_change_password: false,
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
     let engine = kontakt_engine::start(EngineSetup {
         config,
         operators: bindings,
+        supervisors: vec![SupervisorBinding {
+            user_id: sup.id,
+            username: "sup".into(),
+            endpoint: "user/1101".into(),
+        }],
         store: store.clone(),
         writer,
         node_name: "kontakt-test".into(),
@@ -118,7 +138,7 @@ async fn center_with(
     engine.attach_node("kontakt-sim", client, events);
     let e = engine.clone();
     server.serve(move |call| kontakt_engine::run_call(e.clone(), call));
-    Center { store, engine, emu, ops, _dir: dir }
+    Center { store, engine, emu, ops, supervisor: sup.id, _dir: dir }
 }
 
 fn answer_after(secs: f64) -> EndpointBehaviour {
@@ -410,4 +430,163 @@ async fn calls_survive_the_switch_dropping_both_sockets() {
     assert_eq!(queued, 1, "queued once, not again after re-attaching: {:?}", r.steps);
     let seqs: Vec<i64> = r.steps.iter().map(|s| s.seq).collect();
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "no step lost or reused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_callers_hear_their_position_and_the_bridge_does_not_wait_for_it() {
+    // Long prompts (5 s each): a bridge that waited for the playback would show.
+    let c = center_with(
+        vec![("1001", answer_after(0.1))],
+        |cfg| {
+            for q in &mut cfg.queues {
+                q.announce_every_secs = 1;
+            }
+        },
+        |e| e.playback_secs = 5.0,
+    )
+    .await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    let mut sc = call("0501234000", &["1", "2"]);
+    sc.talk_secs = Some(0.2);
+    let uuid = c.emu.place_call(&sc);
+    let r = within("two announcements", 20, async {
+        loop {
+            let r = record_of(&c, &uuid, |_| true).await;
+            if r.steps.iter().filter(|s| s.kind == "announce").count() >= 2 {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let a = r.steps.iter().find(|s| s.kind == "announce").unwrap();
+    assert_eq!(a.detail["position"], 1);
+    // The operator becomes ready while an announcement plays: the call is bridged at once
+    // (uuid_bridge breaks the playback), not when the 5-second prompt ends.
+    ready(&c, op).await;
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::ScreenPop(_)));
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Connected { .. }));
+    let connected_us = Utc::now().timestamp_micros() as u64;
+    let bridged_us = within("the bridge in the switch", 10, async {
+        loop {
+            if let Some(b) = c.emu.report().iter().find(|r| r.uuid == uuid).map(|r| r.bridged_us)
+                && b > 0
+            {
+                return b;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        bridged_us < connected_us + 1_500_000,
+        "bridged {} ms after the engine connected",
+        (bridged_us.saturating_sub(connected_us)) / 1000
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_requested_in_the_menu_is_dialled_when_an_operator_is_free() {
+    let c = center(vec![("1001", answer_after(0.1))], |cfg| {
+        cfg.callback_dial = "user/{number}".into();
+    })
+    .await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    let uuid = c.emu.place_call(&call("0504445566", &["1", "4"]));
+    let r = record_of(&c, &uuid, |r| r.status == CallStatus::Closed).await;
+    assert!(r.steps.iter().any(|s| s.kind == "ivr" && s.detail["choice"] == "callback"), "{r:?}");
+    assert_eq!(r.connected_at, None);
+    ready(&c, op).await;
+    let OperatorEvent::ScreenPop(pop) = next_for(&mut feed, op).await else { panic!() };
+    assert_eq!(pop.kind, "callback");
+    assert_eq!(pop.caller.as_deref(), Some("+380504445566"));
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Connected { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blind_transfer_sends_the_caller_on_and_frees_the_operator_for_wrap_up() {
+    let c = center_with(
+        vec![("1001", answer_after(0.1))],
+        |_| {},
+        |e| {
+            // The dispatch line answers (an echo stands in for the utility's dispatcher).
+            e.echo_destinations.push("dispatch_water".into());
+        },
+    )
+    .await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    ready(&c, op).await;
+    let uuid = c.emu.place_call(&call("0501112200", &["1", "2"]));
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::ScreenPop(_)));
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Connected { .. }));
+    c.engine.command(Command::Transfer { user: op, target: "water".into() }).await.unwrap();
+    let r = record_of(&c, &uuid, |r| r.end_reason.as_deref() == Some("transferred")).await;
+    assert_eq!(r.hangup_side.as_deref(), Some("kontakt"));
+    let t = r.steps.iter().find(|s| s.kind == "transfer").unwrap();
+    assert_eq!(t.detail["destination"], "dispatch_water");
+    // The caller is now talking to the dispatcher; the operator's leg is gone.
+    within("caller at the dispatcher, operator leg gone", 5, async {
+        loop {
+            let chans = c.emu.channels();
+            let caller_there = chans.iter().any(|ch| ch.uuid == uuid);
+            let operator_gone = !chans.iter().any(|ch| ch.name.contains("1001"));
+            if caller_there && operator_gone {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    // The operator wraps up the transferred call like any other.
+    c.engine
+        .command(Command::Link {
+            user: op,
+            call: uuid.clone(),
+            link: CallLink::Outcome("consultation".into()),
+        })
+        .await
+        .unwrap();
+    ready(&c, op).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_listens_in_on_a_live_call() {
+    let c = center(vec![("1001", answer_after(0.1))], |_| {}).await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    ready(&c, op).await;
+    let uuid = c.emu.place_call(&call("0501112211", &["1", "2"]));
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::ScreenPop(_)));
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Connected { .. }));
+    // Not a supervisor's phone: refused.
+    let refused = c
+        .engine
+        .command(Command::Eavesdrop {
+            supervisor: op,
+            call: uuid.clone(),
+            mode: EavesdropMode::Listen,
+        })
+        .await;
+    assert!(matches!(refused, Err(CommandError::Refused(_))), "{refused:?}");
+    c.engine
+        .command(Command::Eavesdrop {
+            supervisor: c.supervisor,
+            call: uuid.clone(),
+            mode: EavesdropMode::Whisper,
+        })
+        .await
+        .unwrap();
+    within("the supervisor's phone to join", 5, async {
+        while !c.emu.channels().iter().any(|ch| ch.name.contains("1101")) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let r = record_of(&c, &uuid, |r| r.steps.iter().any(|s| s.kind == "eavesdrop")).await;
+    let e = r.steps.iter().find(|s| s.kind == "eavesdrop").unwrap();
+    assert_eq!(e.detail["mode"], "whisper");
+    assert_eq!(e.detail["supervisor"], c.supervisor);
 }

@@ -419,12 +419,14 @@ async fn parked(ctx: &mut Ctx, app: &str, arg: &str) -> End {
     let mut h = ctx.hangup.clone();
     let mut pending: VecDeque<ChanCmd> = VecDeque::new();
     let end = loop {
-        // `uuid_bridge` does not wait behind queued applications (FreeSWITCH bridges at
-        // once): a bridge already sent goes first.
+        // `uuid_bridge` and `uuid_transfer` do not wait behind queued applications
+        // (FreeSWITCH acts at once): the first of them already sent goes first.
         while let Ok(c) = ctx.cmds.try_recv() {
             pending.push_back(c);
         }
-        let cmd = if let Some(i) = pending.iter().position(|c| matches!(c, ChanCmd::Bridge { .. }))
+        let cmd = if let Some(i) = pending
+            .iter()
+            .position(|c| matches!(c, ChanCmd::Bridge { .. } | ChanCmd::Transfer { .. }))
         {
             pending.remove(i)
         } else if let Some(c) = pending.pop_front() {
@@ -456,10 +458,9 @@ async fn parked(ctx: &mut Ctx, app: &str, arg: &str) -> End {
             Some(ChanCmd::Bridge { other, initiator }) => {
                 chan::event(&sim, &uuid, "CHANNEL_UNPARK", &[]);
                 if initiator {
-                    uuid_bridged(ctx, &other).await;
-                } else {
-                    ctx.wait_hangup().await;
+                    return uuid_bridged(ctx, &other, &mut pending).await;
                 }
+                ctx.wait_hangup().await;
                 return End::Next;
             }
         }
@@ -469,20 +470,40 @@ async fn parked(ctx: &mut Ctx, app: &str, arg: &str) -> End {
 }
 
 /// The initiating side of `uuid_bridge`: both legs hang up when either does.
-async fn uuid_bridged(ctx: &mut Ctx, other: &str) {
+/// A `uuid_transfer` of this side leaves the bridge and runs the new destination's dialplan;
+/// the other side stays up (as an originated `&park()` leg does) until it is hung up.
+async fn uuid_bridged(ctx: &mut Ctx, other: &str, pending: &mut VecDeque<ChanCmd>) -> End {
     let sim = ctx.sim.clone();
     let uuid = ctx.uuid.clone();
-    let Some(mut other_hangup) = hangup_rx(&sim, other) else { return };
+    let Some(mut other_hangup) = hangup_rx(&sim, other) else { return End::Next };
     if !chan::bridge(&sim, &uuid, other) {
-        return;
+        return End::Next;
     }
-    tokio::select! {
-        _ = ctx.hangup.wait_for(|h| *h) => {}
-        _ = other_hangup.wait_for(|h| *h) => {}
-    }
+    let mut h = ctx.hangup.clone();
+    // A transfer sent right after the bridge may already be waiting.
+    let early = pending.iter().position(|c| matches!(c, ChanCmd::Transfer { .. }));
+    let mut early = early.and_then(|i| pending.remove(i));
+    let transfer = loop {
+        if let Some(ChanCmd::Transfer { dest }) = early.take() {
+            break Some(dest);
+        }
+        tokio::select! {
+            _ = h.wait_for(|h| *h) => break None,
+            _ = other_hangup.wait_for(|h| *h) => break None,
+            cmd = ctx.cmds.recv() => match cmd {
+                Some(ChanCmd::Transfer { dest }) => break Some(dest),
+                Some(_) => {}
+                None => break None,
+            },
+        }
+    };
     chan::unbridge(&sim, &uuid, other);
+    if let Some(dest) = transfer {
+        return End::Transfer(dest);
+    }
     chan::hangup(&sim, other, "NORMAL_CLEARING");
     chan::hangup(&sim, &uuid, "NORMAL_CLEARING");
+    End::Next
 }
 
 pub(crate) fn hangup_rx(sim: &Sim, uuid: &str) -> Option<watch::Receiver<bool>> {

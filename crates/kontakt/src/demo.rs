@@ -139,6 +139,7 @@ pub(crate) async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
     let engine = kontakt_engine::start(EngineSetup {
         config: EngineConfig::default(),
         operators: bindings.clone(),
+        supervisors: Vec::new(),
         store: store.clone(),
         writer,
         node_name: "kontakt-demo".into(),

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use kontakt_engine::{EngineHandle, EngineSetup, JournalConfig, OperatorBinding, RecordWriter};
+use kontakt_engine::{
+    EngineHandle, EngineSetup, JournalConfig, OperatorBinding, RecordWriter, SupervisorBinding,
+};
 use kontakt_store::{Role, Store};
 use kontakt_switch::{InboundClient, InboundConfig, OutboundConfig, OutboundServer};
 
@@ -56,6 +58,35 @@ pub(crate) async fn operators(
     Ok(out)
 }
 
+/// Resolves the configured supervisors' phones to Kontakt users (role supervisor or admin).
+pub(crate) async fn supervisors(
+    config: &kontakt_engine::EngineConfig,
+    store: &dyn Store,
+) -> anyhow::Result<Vec<SupervisorBinding>> {
+    let mut out = Vec::new();
+    for s in &config.supervisors {
+        let Some(c) = store.user_credentials(&s.username).await? else {
+            anyhow::bail!(
+                "callcenter.supervisors names {:?}, who is not a user: kontakt user add {} --role supervisor",
+                s.username,
+                s.username
+            );
+        };
+        if !matches!(c.user.role, Role::Supervisor | Role::Admin) {
+            anyhow::bail!(
+                "callcenter.supervisors names {:?}, whose role is not supervisor",
+                s.username
+            );
+        }
+        out.push(SupervisorBinding {
+            user_id: c.user.id,
+            username: s.username.clone(),
+            endpoint: s.endpoint.clone(),
+        });
+    }
+    Ok(out)
+}
+
 /// Starts the call center when the event socket is configured; `None` otherwise.
 pub(crate) async fn start(
     config: &Config,
@@ -66,6 +97,7 @@ pub(crate) async fn start(
     }
     let engine_config = config.engine_config();
     let bindings = operators(&engine_config, store.as_ref()).await?;
+    let supervisors = supervisors(&engine_config, store.as_ref()).await?;
     let journal = JournalConfig {
         max_bytes: engine_config.journal_max_mib << 20,
         ..JournalConfig::in_dir(&engine_config.journal_dir)
@@ -80,6 +112,7 @@ pub(crate) async fn start(
     let engine = kontakt_engine::start(EngineSetup {
         config: engine_config,
         operators: bindings,
+        supervisors,
         store,
         writer,
         node_name: "kontakt".into(),

@@ -19,7 +19,7 @@ use crate::routes::desk::{Target, target};
 use crate::telephony::{audit, call_uuid, command, command_error, configured, engine};
 
 #[utoipa::path(get, path = "/api/v1/wallboard", tag = "wallboard",
-    responses((status = 200, description = "agents, live calls and queue statistics now", body = WallboardDto),
+    responses((status = 200, description = "agents, live calls and queue statistics now. Every read is audited (the board shows callers' numbers): a live board follows GET /api/v1/feed instead of polling this", body = WallboardDto),
         (status = 403, description = "this role may not do this", body = crate::error::ErrorBody),
         (status = 503, description = "telephony is not configured (`telephony_disabled`) or not running", body = crate::error::ErrorBody)))]
 pub(crate) async fn get_wallboard(

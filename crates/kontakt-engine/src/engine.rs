@@ -1299,6 +1299,30 @@ impl Engine {
             self.metrics.esl_event_lag_us.store(now_us - ts as i64, Ordering::Relaxed);
         }
         let _ = at;
+        // Hold is not among the events FreeSWITCH's `myevents` sends on a call's socket: it
+        // comes on the control connection, for the caller's channel (or a callback's
+        // citizen leg).
+        if let Some(held) = match ev.name() {
+            Some("CHANNEL_HOLD") => Some(true),
+            Some("CHANNEL_UNHOLD") => Some(false),
+            _ => None,
+        } {
+            let Some(id) = ev.unique_id() else { return };
+            let uuid = if self.calls.contains_key(id) {
+                Some(id.to_owned())
+            } else {
+                self.legs
+                    .get(id)
+                    .filter(|u| {
+                        self.calls.get(*u).is_some_and(|c| c.citizen_leg.as_deref() == Some(id))
+                    })
+                    .cloned()
+            };
+            if let Some(uuid) = uuid {
+                self.channel_event(&uuid, ChannelEvent::Held(held));
+            }
+            return;
+        }
         if ev.name() != Some("CHANNEL_HANGUP_COMPLETE") && ev.name() != Some("CHANNEL_HANGUP") {
             return;
         }

@@ -131,8 +131,11 @@ async fn center_with(
         outbound_addr: Some(addr),
     })
     .unwrap();
-    let mut ic = InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon")
-        .events(["CHANNEL_HANGUP_COMPLETE"]);
+    let mut ic = InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon").events([
+        "CHANNEL_HANGUP_COMPLETE",
+        "CHANNEL_HOLD",
+        "CHANNEL_UNHOLD",
+    ]);
     ic.backoff.initial = Duration::from_millis(10);
     let (client, events) = within("ESL connect", 5, InboundClient::connect(ic)).await.unwrap();
     engine.attach_node("kontakt-sim", client, events);
@@ -589,4 +592,31 @@ async fn a_supervisor_listens_in_on_a_live_call() {
     let e = r.steps.iter().find(|s| s.kind == "eavesdrop").unwrap();
     assert_eq!(e.detail["mode"], "whisper");
     assert_eq!(e.detail["supervisor"], c.supervisor);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_is_reported_and_counted() {
+    let c = center(vec![("1001", answer_after(0.1))], |_| {}).await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    ready(&c, op).await;
+    let mut sc = call("0501112299", &["1", "2"]);
+    sc.talk_secs = Some(1.5);
+    let uuid = c.emu.place_call(&sc);
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::ScreenPop(_)));
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Connected { .. }));
+    c.engine.command(Command::Hold { user: op, hold: true }).await.unwrap();
+    assert_eq!(
+        next_for(&mut feed, op).await,
+        OperatorEvent::Held { call: uuid.clone(), held: true }
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await; // time on hold, to be counted
+    c.engine.command(Command::Hold { user: op, hold: false }).await.unwrap();
+    assert_eq!(
+        next_for(&mut feed, op).await,
+        OperatorEvent::Held { call: uuid.clone(), held: false }
+    );
+    let r = record_of(&c, &uuid, |r| r.status == CallStatus::Ended).await;
+    assert!(r.hold_ms.unwrap() >= 250, "{r:?}");
+    assert!(r.steps.iter().any(|s| s.kind == "hold") && r.steps.iter().any(|s| s.kind == "unhold"));
 }

@@ -145,8 +145,11 @@ pub(crate) async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
         node_name: "kontakt-demo".into(),
         outbound_addr: Some(outbound),
     })?;
-    let ic = InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon")
-        .events(["CHANNEL_HANGUP_COMPLETE"]);
+    let ic = InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon").events([
+        "CHANNEL_HANGUP_COMPLETE",
+        "CHANNEL_HOLD",
+        "CHANNEL_UNHOLD",
+    ]);
     let (client, events) =
         InboundClient::connect(ic).await.context("emulator control connection")?;
     engine.attach_node("kontakt-sim", client, events);

@@ -12,9 +12,11 @@ use kontakt_switch::{InboundClient, InboundConfig, OutboundConfig, OutboundServe
 
 use crate::config::Config;
 
-/// The events the engine needs from the control connection (operators' and callbacks'
-/// legs hanging up); each call's own events come on its outbound socket.
-pub(crate) const CONTROL_EVENTS: [&str; 1] = ["CHANNEL_HANGUP_COMPLETE"];
+/// The events the engine needs from the control connection (operators' and callbacks' legs
+/// hanging up, hold, which `myevents` does not carry); each call's other events come on its
+/// outbound socket.
+pub(crate) const CONTROL_EVENTS: [&str; 3] =
+    ["CHANNEL_HANGUP_COMPLETE", "CHANNEL_HOLD", "CHANNEL_UNHOLD"];
 
 /// Resolves the configured operators to Kontakt users; an unknown or non-operator user is an
 /// error that names the fix.

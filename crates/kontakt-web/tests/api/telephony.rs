@@ -106,8 +106,11 @@ async fn center_with(
         })
         .collect();
     let engine = start_engine(env.store.clone(), journal.path(), bindings, phones, |_| {}).await;
-    let mut ic = InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon")
-        .events(["CHANNEL_HANGUP_COMPLETE"]);
+    let mut ic = InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon").events([
+        "CHANNEL_HANGUP_COMPLETE",
+        "CHANNEL_HOLD",
+        "CHANNEL_UNHOLD",
+    ]);
     ic.backoff.initial = Duration::from_millis(10);
     let (client, events) = within("ESL connect", InboundClient::connect(ic)).await.unwrap();
     engine.attach_node("kontakt-sim", client, events);

@@ -2,23 +2,22 @@
 //! operators, on the configured database. With `--duration` it stops by itself and prints a
 //! JSON summary an outside check can read.
 //!
-//! The simulated operators are tasks that read their own operator feed and answer it with
-//! the engine's commands — registering an appeal for most calls, an outcome for the rest.
-//! (They use the engine handle directly: the desk's HTTP/WebSocket API arrives with the
-//! operator desk.)
+//! The simulated operators use the same API a browser does: each holds an API token, reads
+//! its own events from the WebSocket feed (`/api/v1/feed`) and answers them over HTTP —
+//! ready at `/api/v1/desk/state`, and after each call `/api/v1/desk/calls/{uuid}/link`,
+//! registering a new appeal from the call for most calls and giving an outcome for the rest.
+//! The free seats are real operator accounts for people to log into.
 
 use std::collections::HashSet;
+use std::future::IntoFuture as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use kontakt_engine::feed::OperatorEvent;
-use kontakt_engine::{
-    Command, EngineConfig, EngineHandle, EngineSetup, JournalConfig, OperatorBinding, RecordWriter,
-};
+use kontakt_engine::{EngineConfig, EngineSetup, JournalConfig, OperatorBinding, RecordWriter};
 use kontakt_sim::{Emulator, EmulatorConfig, EndpointBehaviour, EndpointConfig, ScriptedCall};
-use kontakt_store::{Actor, CallLink, NewAppeal, NewUser, Role, Store};
+use kontakt_store::{NewUser, Role};
 use kontakt_switch::{InboundClient, InboundConfig, OutboundConfig, OutboundServer};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -155,25 +154,48 @@ pub(crate) async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
     engine.attach_node("kontakt-sim", client, events);
     let e = engine.clone();
     server.serve(move |call| kontakt_engine::run_call(e.clone(), call));
+    // The API, as `serve` runs it: the simulated operators use it, people can too.
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let state = kontakt_web::AppState {
+        store: store.clone(),
+        settings: Arc::new(kontakt_web::WebSettings::default()),
+        engine: Some(engine.clone()),
+    };
+    tokio::spawn(axum::serve(listener, kontakt_web::app(state)).into_future());
     for b in bindings.iter().take(args.operators) {
-        tokio::spawn(simulated_operator(
-            engine.clone(),
-            store.clone(),
-            b.user_id,
-            args.seed ^ b.user_id as u64,
-        ));
-        engine.command(Command::Ready { user: b.user_id }).await.map_err(|e| anyhow::anyhow!(e))?;
+        let token = kontakt_web::auth::new_token();
+        store
+            .create_api_token(
+                b.user_id,
+                "demo".into(),
+                kontakt_web::auth::token_hash(&token),
+                Utc::now(),
+            )
+            .await?;
+        let seed = args.seed ^ b.user_id as u64;
+        let name = b.username.clone();
+        tokio::spawn(async move {
+            if let Err(e) = simulated_operator(addr, token, seed).await {
+                tracing::error!(operator = %name, error = %e, "simulated operator stopped");
+            }
+        });
+    }
+    let mut seats = Vec::new();
+    for b in bindings.iter().skip(args.operators) {
+        let password = kontakt_web::auth::new_password();
+        let hash =
+            kontakt_web::auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
+        store.set_password(b.user_id, hash, false).await?;
+        seats.push(format!("{} / {password}", b.username));
     }
     eprintln!(
-        "kontakt demo: {} simulated operators, {} free seats ({}), {} calls/min; Ctrl-C stops",
+        "kontakt demo: API on http://{addr}/api/v1 (feed: ws://{addr}/api/v1/feed); {} simulated operators; \
+         free seats for people: {}; {} calls/min; Ctrl-C stops",
         args.operators,
-        args.free_seats,
-        bindings
-            .iter()
-            .skip(args.operators)
-            .map(|b| b.username.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        if seats.is_empty() { "none".to_owned() } else { seats.join(", ") },
         args.calls_per_minute
     );
     let placed = place_calls(&emu, &args).await;
@@ -249,61 +271,92 @@ async fn place_calls(emu: &kontakt_sim::EmulatorHandle, args: &DemoArgs) -> Vec<
     placed
 }
 
-/// A person at the desk: answers what rings, and after each call links it — usually to a
-/// newly registered appeal, sometimes to an outcome.
+/// A person at the desk, through the API: reads the feed, links every call it answered
+/// (usually to a newly registered appeal), and comes back from automatic pauses.
 async fn simulated_operator(
-    engine: EngineHandle,
-    store: Arc<dyn Store>,
-    user: kontakt_store::Id,
+    addr: std::net::SocketAddr,
+    token: String,
     seed: u64,
-) {
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut feed = engine.operator_feed();
-    loop {
-        let msg = match feed.recv().await {
-            Ok(m) => m,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(_) => return,
+    let mut req = format!("ws://{addr}/api/v1/feed").into_client_request()?;
+    req.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.context("feed")?;
+    let (status, body) =
+        http(addr, &token, "/api/v1/desk/state", &serde_json::json!({"state": "ready"})).await?;
+    anyhow::ensure!(status == 200, "ready: {status} {body}");
+    while let Some(msg) = ws.next().await {
+        let text = match msg? {
+            tokio_tungstenite::tungstenite::Message::Text(t) => t,
+            tokio_tungstenite::tungstenite::Message::Close(_) => break,
+            _ => continue,
         };
-        if msg.user_id != user {
-            continue;
-        }
-        if let OperatorEvent::State { state, .. } = &msg.event
-            && state == "paused"
-        {
-            // Auto-paused after missed calls: back after a short break.
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            let _ = engine.command(Command::Ready { user }).await;
-            continue;
-        }
-        let OperatorEvent::Ended { call, wrap_up: true, .. } = &msg.event else { continue };
-        tokio::time::sleep(Duration::from_millis(rng.random_range(500..3000))).await;
-        let link = if rng.random::<f64>() < 0.8 {
-            let at = Utc::now();
-            let appeal = NewAppeal {
-                reg_year: chrono::Datelike::year(&at),
-                applicant_id: None,
-                channel: kontakt_appeals::Channel::Phone,
-                legal_kind: kontakt_appeals::LegalKind::Application,
-                answer_channel: Some(kontakt_appeals::AnswerChannel::Phone),
-                collective: false,
-                call_id: Some(call.clone()),
-                operator_id: Some(user),
-                received_at: at,
-                registered_at: at,
-                legal_due_at: None,
-                repeat_of: None,
-                questions: Vec::new(),
-                actor: Actor { user_id: Some(user), kind: kontakt_appeals::ActorKind::Operator },
-            };
-            match store.register_appeal(appeal).await {
-                Ok(a) => CallLink::Appeal(a.id),
-                Err(_) => CallLink::Outcome("consultation".into()),
+        let m: serde_json::Value = serde_json::from_str(&text)?;
+        match m["type"].as_str() {
+            Some("state") if m["data"]["state"] == "paused" => {
+                // Auto-paused after missed calls: back after a short break.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                http(addr, &token, "/api/v1/desk/state", &serde_json::json!({"state": "ready"}))
+                    .await?;
             }
-        } else {
-            CallLink::Outcome("consultation".into())
-        };
-        let _ = engine.command(Command::Link { user, call: call.clone(), link }).await;
-        let _ = engine.command(Command::Ready { user }).await;
+            Some("ended") if m["data"]["wrap_up"] == true => {
+                let Some(call) = m["data"]["call"].as_str() else { continue };
+                tokio::time::sleep(Duration::from_millis(rng.random_range(500..3000))).await;
+                let body = if rng.random::<f64>() < 0.8 {
+                    let category = ["water.leak", "heating.no_heating", "water.quality"]
+                        [rng.random_range(0..3)];
+                    serde_json::json!({"appeal": {
+                        "channel": "phone",
+                        "legal_kind": "application",
+                        "answer_channel": "phone",
+                        "questions": [{
+                            "category_code": category,
+                            "description": "Зареєстровано під час демонстрації",
+                            "address": {"street": "вул. Соборна", "building": format!("{}", rng.random_range(1..200))},
+                        }],
+                    }})
+                } else {
+                    serde_json::json!({"outcome": "consultation"})
+                };
+                let path = format!("/api/v1/desk/calls/{call}/link");
+                let (status, reply) = http(addr, &token, &path, &body).await?;
+                if status != 200 {
+                    // A category the configuration lacks: the call still gets an outcome.
+                    tracing::warn!(status, %reply, "demo operator could not register an appeal");
+                    http(addr, &token, &path, &serde_json::json!({"outcome": "consultation"}))
+                        .await?;
+                }
+                http(addr, &token, "/api/v1/desk/state", &serde_json::json!({"state": "ready"}))
+                    .await?;
+            }
+            _ => {}
+        }
     }
+    Ok(())
+}
+
+/// `POST path` with a JSON body and a bearer token; the status and the body.
+async fn http(
+    addr: std::net::SocketAddr,
+    token: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let body = body.to_string();
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await?;
+    let text = String::from_utf8_lossy(&out);
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
 }

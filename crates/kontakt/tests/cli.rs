@@ -270,6 +270,7 @@ async fn esl_tail_prints_a_live_switch_s_events_as_json_lines() {
 fn demo_runs_a_center_and_accounts_for_every_call() {
     let dir = tempfile::tempdir().unwrap();
     let out = kontakt(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
         .args(["demo", "--duration", "6", "--calls-per-minute", "120", "--operators", "4"])
         .args(["--free-seats", "1", "--max-talk-secs", "2"])
         .output()

@@ -51,6 +51,257 @@ pub(crate) struct TimelineWrite<'a> {
     pub(crate) at: chrono::DateTime<chrono::Utc>,
 }
 
+// ---- group commit ----------------------------------------------------------------------
+
+/// At most this many registrations share one transaction. Under load a batch is what queued
+/// while the previous one was written, so the cap only bounds one transaction's size.
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// Registrations waiting for the batch writer beyond this make callers wait to enqueue.
+const QUEUE_DEPTH: usize = 4 * MAX_BATCH;
+
+/// Rows per multi-row INSERT: far below both databases' bind-parameter limits (SQLite 32,766,
+/// PostgreSQL 65,535) for the widest row (questions, 25 columns).
+pub(crate) const ROWS_PER_INSERT: usize = 256;
+
+/// Prepared statements each registering connection keeps. A multi-row INSERT has one text
+/// per row count, so a batch writer cycles through up to a few hundred texts; sqlx's
+/// default of 100 would evict and re-prepare them continually.
+pub(crate) const REGISTRAR_STATEMENT_CACHE: usize = 512;
+
+/// One registration waiting for the batch writer, and where its answer goes.
+pub(crate) struct Pending {
+    pub(crate) appeal: crate::model::NewAppeal,
+    pub(crate) reply: tokio::sync::oneshot::Sender<crate::error::Result<crate::model::Appeal>>,
+}
+
+/// The per-store queue in front of the batch writer (group commit).
+///
+/// `register_appeal` callers queue their appeal and wait; one task per store takes
+/// everything queued (up to `MAX_BATCH`) and writes it in one transaction. The task is
+/// started by the first registration, in the caller's runtime, and started again if it is
+/// gone (its runtime shut down): the queue never outlives what can drain it.
+pub(crate) struct Registrar {
+    group_commit: bool,
+    queue: std::sync::Mutex<Option<tokio::sync::mpsc::Sender<Pending>>>,
+}
+
+impl Registrar {
+    pub(crate) fn new() -> Self {
+        Registrar { group_commit: true, queue: std::sync::Mutex::new(None) }
+    }
+
+    pub(crate) fn group_commit(&self) -> bool {
+        self.group_commit
+    }
+
+    pub(crate) fn set_group_commit(&mut self, on: bool) {
+        self.group_commit = on;
+    }
+
+    /// The live queue, starting a writer (`spawn` gets its receiving end) if there is none.
+    fn queue(
+        &self,
+        spawn: &impl Fn(tokio::sync::mpsc::Receiver<Pending>),
+    ) -> tokio::sync::mpsc::Sender<Pending> {
+        let mut queue = self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*queue {
+            Some(sender) if !sender.is_closed() => sender.clone(),
+            _ => {
+                let (sender, receiver) = tokio::sync::mpsc::channel(QUEUE_DEPTH);
+                spawn(receiver);
+                *queue = Some(sender.clone());
+                sender
+            }
+        }
+    }
+
+    /// Queues one registration and waits for the batch writer's answer.
+    pub(crate) async fn submit(
+        &self,
+        appeal: crate::model::NewAppeal,
+        spawn: impl Fn(tokio::sync::mpsc::Receiver<Pending>),
+    ) -> crate::error::Result<crate::model::Appeal> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let mut pending = Pending { appeal, reply };
+        // A second try covers a writer that stopped between `queue()` and `send`.
+        for _ in 0..2 {
+            match self.queue(&spawn).send(pending).await {
+                Ok(()) => return answer.await.unwrap_or_else(|_| Err(writer_gone())),
+                Err(tokio::sync::mpsc::error::SendError(back)) => pending = back,
+            }
+        }
+        Err(writer_gone())
+    }
+}
+
+/// The batch writer stopped without answering (its runtime shut down mid-batch).
+pub(crate) fn writer_gone() -> crate::error::StoreError {
+    crate::error::StoreError::Backend(sqlx::Error::WorkerCrashed)
+}
+
+/// The same error again, for each registration of a batch that one failure ended (a lost
+/// connection, a failed commit). `sqlx::Error` is not `Clone`; a database error's copy keeps
+/// its text, which is all the web layer logs of a backend error.
+pub(crate) fn replicate(e: &crate::error::StoreError) -> crate::error::StoreError {
+    use crate::error::StoreError as E;
+    match e {
+        E::NotFound { what } => E::NotFound { what },
+        E::Conflict(s) => E::Conflict(s.clone()),
+        E::MissingReference(s) => E::MissingReference(s.clone()),
+        E::Stale { what } => E::Stale { what },
+        E::Corrupt(s) => E::Corrupt(s.clone()),
+        E::InvalidUrl(s) => E::InvalidUrl(s.clone()),
+        E::Backend(e) => E::Backend(match e {
+            sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed => sqlx::Error::WorkerCrashed,
+            sqlx::Error::Io(io) => sqlx::Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+            other => sqlx::Error::Protocol(other.to_string()),
+        }),
+        E::Migrate(m) => E::Backend(sqlx::Error::Protocol(m.to_string())),
+    }
+}
+
+/// Why a batch was not written in one piece.
+pub(crate) enum Together {
+    /// Nothing was committed: write the batch again, one savepoint per registration.
+    Retry(String),
+    /// The commit failed and may or may not have happened.
+    Unsure(crate::error::StoreError),
+}
+
+impl From<sqlx::Error> for Together {
+    fn from(e: sqlx::Error) -> Self {
+        Together::Retry(e.to_string())
+    }
+}
+
+/// A returned row that matches no registration of the batch: never expected, and answered by
+/// writing the batch the slow way rather than trusting the match.
+pub(crate) fn mismatch() -> Together {
+    Together::Retry("a returned row matched no registration of the batch".to_string())
+}
+
+/// Answers every registration of a batch with (a copy of) the one error that ended it.
+pub(crate) fn answer_all(batch: Vec<Pending>, e: &crate::error::StoreError) {
+    for p in batch {
+        let _ = p.reply.send(Err(replicate(e)));
+    }
+}
+
+/// The appeal as `register_appeal` returns it: exactly what was written, so no read-back.
+/// `ids` has one `(question id, assignment id)` per question, in order.
+pub(crate) fn written_appeal(
+    a: &crate::model::NewAppeal,
+    id: i64,
+    reg_no: kontakt_appeals::RegNo,
+    ids: &[(i64, Option<i64>)],
+) -> crate::model::Appeal {
+    use crate::model::{Appeal, Assignment, Question};
+    let questions = a
+        .questions
+        .iter()
+        .zip(ids)
+        .enumerate()
+        .map(|(i, (q, &(question_id, assignment_id)))| Question {
+            id: question_id,
+            appeal_id: id,
+            position: position(i),
+            category_code: q.category_code.clone(),
+            description: q.description.clone(),
+            attributes: q.attributes.clone(),
+            address: q.address.clone(),
+            building_key: q.building_key.clone(),
+            object_ref: q.object_ref.clone(),
+            emergency: q.emergency.clone(),
+            severity: q.severity,
+            sla_due_at: q.sla_due_at,
+            attention_at: q.attention_at,
+            repeat_of: q.repeat_of,
+            created_at: a.registered_at,
+            assignments: q
+                .assignment
+                .as_ref()
+                .zip(assignment_id)
+                .map(|(s, assignment_id)| Assignment {
+                    id: assignment_id,
+                    question_id,
+                    executor_id: s.executor_id,
+                    state: kontakt_appeals::AssignmentState::Registered,
+                    result: None,
+                    issued_at: a.registered_at,
+                    accepted_at: None,
+                    due_at: s.due_at,
+                    closed_at: None,
+                    rework_count: 0,
+                    version: 0,
+                })
+                .into_iter()
+                .collect(),
+        })
+        .collect();
+    Appeal {
+        id,
+        reg_no,
+        applicant_id: a.applicant_id,
+        channel: a.channel,
+        legal_kind: a.legal_kind,
+        answer_channel: a.answer_channel,
+        collective: a.collective,
+        call_id: a.call_id.clone(),
+        operator_id: a.operator_id,
+        received_at: a.received_at,
+        registered_at: a.registered_at,
+        legal_due_at: a.legal_due_at,
+        extended_due_at: None,
+        extension_notice_sent_at: None,
+        repeat_of: a.repeat_of,
+        questions,
+    }
+}
+
+/// A question's 1-based position from its index.
+pub(crate) fn position(index: usize) -> i64 {
+    i64::try_from(index + 1).unwrap_or(i64::MAX)
+}
+
+/// The registration number `seq` of `year`, or the error the year's exhaustion is.
+pub(crate) fn reg_no(year: i32, seq: i64) -> crate::error::Result<kontakt_appeals::RegNo> {
+    u32::try_from(seq)
+        .ok()
+        .filter(|s| (1..=MAX_REG_SEQ).contains(s))
+        .map(|seq| kontakt_appeals::RegNo { year, seq })
+        .ok_or_else(|| {
+            crate::error::StoreError::Conflict(format!(
+                "registration numbers of {year} are used up"
+            ))
+        })
+}
+
+/// A scratch database for the batch tests: a temporary SQLite file or PostgreSQL schema.
+#[cfg(test)]
+pub(crate) enum Scratch {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Schema { url: String, schema: String },
+}
+
+#[cfg(test)]
+impl Scratch {
+    pub(crate) async fn finish(self) {
+        if let Scratch::Schema { url, schema } = self {
+            #[allow(clippy::unwrap_used)]
+            {
+                let pool = sqlx::PgPool::connect(&url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
 macro_rules! sql_store {
     ($store:ty, $db:ty, $backend:expr) => {
         use chrono::{DateTime, Utc};
@@ -138,7 +389,7 @@ macro_rules! sql_store {
             }
 
             async fn insert_timeline(
-                tx: &mut sqlx::Transaction<'_, $db>,
+                conn: &mut <$db as sqlx::Database>::Connection,
                 w: TimelineWrite<'_>,
             ) -> Result<()> {
                 sqlx::query(
@@ -158,13 +409,13 @@ macro_rules! sql_store {
                 .bind(w.public_text)
                 .bind(w.private_text)
                 .bind(w.at)
-                .execute(&mut **tx)
+                .execute(&mut *conn)
                 .await?;
                 Ok(())
             }
 
             async fn insert_assignment(
-                tx: &mut sqlx::Transaction<'_, $db>,
+                conn: &mut <$db as sqlx::Database>::Connection,
                 appeal_id: i64,
                 question_id: i64,
                 assignment: &NewAssignment,
@@ -180,10 +431,10 @@ macro_rules! sql_store {
                 .bind(kontakt_appeals::AssignmentState::Registered.as_str())
                 .bind(at)
                 .bind(assignment.due_at)
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *conn)
                 .await?;
                 Self::insert_timeline(
-                    tx,
+                    conn,
                     TimelineWrite {
                         appeal_id,
                         question_id: Some(question_id),
@@ -200,6 +451,491 @@ macro_rules! sql_store {
                 )
                 .await?;
                 Ok(id)
+            }
+
+            /// One transaction per registration: the path before group commit, kept for a
+            /// store that turns group commit off, and for a batch of one that failed.
+            async fn register_alone(pool: &sqlx::Pool<$db>, a: &NewAppeal) -> Result<Appeal> {
+                let mut tx = pool.begin().await?;
+                let appeal = Self::register_one(&mut tx, a).await?;
+                tx.commit().await?;
+                Ok(appeal)
+            }
+
+            /// Writes one registration inside an open transaction or savepoint, a statement at a
+            /// time, in the order registration always used: appeal, its timeline entry, each
+            /// question with its assignment, then the number. Numbering comes last so that a
+            /// transaction of its own holds the counter row only for the last two statements
+            /// and commit; a rolled-back registration leaves no gap.
+            async fn register_one(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                a: &NewAppeal,
+            ) -> Result<Appeal> {
+                let (appeal_id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO appeals (reg_year, applicant_id, channel, legal_kind, \
+                     answer_channel, collective, call_id, operator_id, received_at, \
+                     registered_at, legal_due_at, repeat_of) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                )
+                .bind(i64::from(a.reg_year))
+                .bind(a.applicant_id)
+                .bind(a.channel.as_str())
+                .bind(a.legal_kind.as_str())
+                .bind(a.answer_channel.map(|c| c.as_str()))
+                .bind(a.collective)
+                .bind(&a.call_id)
+                .bind(a.operator_id)
+                .bind(a.received_at)
+                .bind(a.registered_at)
+                .bind(a.legal_due_at)
+                .bind(a.repeat_of)
+                .fetch_one(&mut *conn)
+                .await?;
+                Self::insert_timeline(
+                    conn,
+                    TimelineWrite {
+                        appeal_id,
+                        question_id: None,
+                        assignment_id: None,
+                        actor: a.actor,
+                        kind: TL_REGISTERED,
+                        from_state: None,
+                        to_state: None,
+                        result: None,
+                        public_text: None,
+                        private_text: None,
+                        at: a.registered_at,
+                    },
+                )
+                .await?;
+                let mut ids = Vec::with_capacity(a.questions.len());
+                for (i, q) in a.questions.iter().enumerate() {
+                    let (question_id, _, _): (i64, i64, i64) =
+                        Self::question_insert([(appeal_id, i, q, a)])
+                            .build_query_as()
+                            .fetch_one(&mut *conn)
+                            .await?;
+                    let assignment_id = match &q.assignment {
+                        Some(assignment) => Some(
+                            Self::insert_assignment(
+                                conn,
+                                appeal_id,
+                                question_id,
+                                assignment,
+                                a.actor,
+                                a.registered_at,
+                            )
+                            .await?,
+                        ),
+                        None => None,
+                    };
+                    ids.push((question_id, assignment_id));
+                }
+                let (seq,): (i64,) = sqlx::query_as(
+                    "INSERT INTO reg_counters (year, last_seq) VALUES ($1, 1) \
+                     ON CONFLICT (year) DO UPDATE SET last_seq = reg_counters.last_seq + 1 \
+                     RETURNING last_seq",
+                )
+                .bind(i64::from(a.reg_year))
+                .fetch_one(&mut *conn)
+                .await?;
+                let reg_no = reg_no(a.reg_year, seq)?;
+                sqlx::query("UPDATE appeals SET reg_seq = $1, reg_no = $2 WHERE id = $3")
+                    .bind(i64::from(reg_no.seq))
+                    .bind(reg_no.to_string())
+                    .bind(appeal_id)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(written_appeal(a, appeal_id, reg_no, &ids))
+            }
+
+            /// `INSERT INTO questions … VALUES …` for `rows` (appeal id, question index, question,
+            /// its appeal), `RETURNING id, appeal_id, position`.
+            fn question_insert<'a>(
+                rows: impl IntoIterator<Item = (i64, usize, &'a NewQuestion, &'a NewAppeal)>,
+            ) -> QueryBuilder<$db> {
+                let mut qb = QueryBuilder::<$db>::new(
+                    "INSERT INTO questions (appeal_id, position, category_code, description, \
+                     attributes, city, street, building, entrance, flat, floor, district, \
+                     building_key, lat, lon, object_ref, is_emergency, discovered_at, nature, \
+                     severity, sla_due_at, attention_at, repeat_of, created_at, search_text) ",
+                );
+                qb.push_values(rows, |mut row, (appeal_id, index, q, a)| {
+                    let addr = q.address.as_ref();
+                    let em = q.emergency.as_ref();
+                    row.push_bind(appeal_id)
+                        .push_bind(position(index))
+                        .push_bind(q.category_code.as_str())
+                        .push_bind(q.description.as_str())
+                        .push_bind(to_json(&q.attributes))
+                        .push_bind(addr.and_then(|x| x.city.as_deref()))
+                        .push_bind(addr.map(|x| x.street.as_str()))
+                        .push_bind(addr.map(|x| x.building.as_str()))
+                        .push_bind(addr.and_then(|x| x.entrance.as_deref()))
+                        .push_bind(addr.and_then(|x| x.flat.as_deref()))
+                        .push_bind(addr.and_then(|x| x.floor.map(i64::from)))
+                        .push_bind(addr.and_then(|x| x.district.as_deref()))
+                        .push_bind(q.building_key.as_deref())
+                        .push_bind(addr.and_then(|x| x.lat))
+                        .push_bind(addr.and_then(|x| x.lon))
+                        .push_bind(q.object_ref.as_deref())
+                        .push_bind(em.is_some())
+                        .push_bind(em.map(|e| e.discovered_at))
+                        .push_bind(em.map(|e| e.nature.as_str()))
+                        .push_bind(q.severity.as_str())
+                        .push_bind(q.sla_due_at)
+                        .push_bind(q.attention_at)
+                        .push_bind(q.repeat_of)
+                        .push_bind(a.registered_at)
+                        .push_bind(q.description.to_lowercase());
+                });
+                qb.push(" RETURNING id, appeal_id, position");
+                qb
+            }
+
+            /// The batch writer of one store: takes whatever registrations are queued (up to
+            /// `MAX_BATCH`) and writes them, until the store is dropped.
+            ///
+            /// Each batch is first written whole in one transaction with multi-row statements
+            /// (`write_together`). If a statement fails, that transaction is rolled back whole
+            /// and the batch is written again with a savepoint per registration
+            /// (`write_apart`): the failing registration gets exactly the error it would have
+            /// got alone, and the others commit. Numbers stay gap-free either way: they are
+            /// taken inside the transaction that writes the appeals.
+            ///
+            /// With `Self::HOLD_REGISTRAR_CONNECTION` the writer keeps its connection from one
+            /// batch to the next (a connection of its own); otherwise it takes the connection
+            /// per batch, so other writes get their turn between batches.
+            async fn batch_writer(
+                pool: sqlx::Pool<$db>,
+                mut queue: tokio::sync::mpsc::Receiver<Pending>,
+            ) {
+                let mut held: Option<sqlx::pool::PoolConnection<$db>> = None;
+                let mut queued = Vec::with_capacity(MAX_BATCH);
+                while queue.recv_many(&mut queued, MAX_BATCH).await > 0 {
+                    let mut batch = std::mem::take(&mut queued);
+                    // A caller that gave up before its turn is not registered at all, as if
+                    // it had been cancelled before its transaction began.
+                    batch.retain(|p| !p.reply.is_closed());
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    let mut conn = match held.take() {
+                        Some(conn) => conn,
+                        None => match pool.acquire().await {
+                            Ok(conn) => conn,
+                            Err(e) => {
+                                answer_all(batch, &e.into());
+                                continue;
+                            }
+                        },
+                    };
+                    match Self::write_together(&mut conn, &batch).await {
+                        Ok(saved) => {
+                            for (p, appeal) in batch.into_iter().zip(saved) {
+                                let _ = p.reply.send(Ok(appeal));
+                            }
+                            if Self::HOLD_REGISTRAR_CONNECTION {
+                                held = Some(conn);
+                            }
+                        }
+                        Err(Together::Unsure(e)) => answer_all(batch, &e),
+                        Err(Together::Retry(why)) => {
+                            // Back to the pool, which tests it: a broken connection is
+                            // replaced before the batch is written again.
+                            drop(conn);
+                            tracing::debug!(
+                                size = batch.len(),
+                                %why,
+                                "batch written again, one savepoint per registration"
+                            );
+                            Self::write_apart(&pool, batch).await;
+                        }
+                    }
+                }
+            }
+
+            /// The whole batch in one transaction, a few multi-row statements in all:
+            /// the counters (one statement per year), appeals, questions, assignments,
+            /// timeline, commit.
+            ///
+            /// Numbers are taken first here, not last as in `register_one`: this writer is the
+            /// only one registering for its store, so nobody in this process waits for the
+            /// counter row, and an appeal inserted with its number needs no second write of
+            /// the row and its indexes. Each inserted row is matched to its registration by a
+            /// unique key it returns: (year, number) for appeals, (appeal, position) for
+            /// questions, the question for assignments (a new question has at most one).
+            async fn write_together(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                batch: &[Pending],
+            ) -> std::result::Result<Vec<Appeal>, Together> {
+                let mut tx = sqlx::Connection::begin(conn).await?;
+                let appeals: Vec<&NewAppeal> = batch.iter().map(|p| &p.appeal).collect();
+
+                // Numbers, in batch order within each year. Years are locked in ascending
+                // order, so two processes' batches cannot deadlock on the counter rows.
+                let mut years: Vec<i32> = appeals.iter().map(|a| a.reg_year).collect();
+                years.sort_unstable();
+                years.dedup();
+                let mut next_seq = std::collections::HashMap::with_capacity(years.len());
+                for year in years {
+                    let count = appeals.iter().filter(|a| a.reg_year == year).count();
+                    let count = i64::try_from(count).unwrap_or(i64::MAX);
+                    let (last,): (i64,) = sqlx::query_as(
+                        "INSERT INTO reg_counters (year, last_seq) VALUES ($1, $2) \
+                         ON CONFLICT (year) DO UPDATE \
+                         SET last_seq = reg_counters.last_seq + excluded.last_seq \
+                         RETURNING last_seq",
+                    )
+                    .bind(i64::from(year))
+                    .bind(count)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if reg_no(year, last).is_err() {
+                        // The year runs out inside this batch: one at a time, the
+                        // registrations past the last number get the error they get alone.
+                        return Err(Together::Retry(format!("registration numbers of {year} run out")));
+                    }
+                    next_seq.insert(year, last - count + 1);
+                }
+                let mut numbers = Vec::with_capacity(appeals.len());
+                for a in &appeals {
+                    let seq = next_seq.get_mut(&a.reg_year).ok_or(mismatch())?;
+                    numbers.push(reg_no(a.reg_year, *seq).map_err(|e| Together::Retry(e.to_string()))?);
+                    *seq += 1;
+                }
+
+                // Appeals, with their numbers.
+                let by_number: std::collections::HashMap<(i64, i64), usize> = numbers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| ((i64::from(n.year), i64::from(n.seq)), i))
+                    .collect();
+                let mut appeal_ids = vec![None; appeals.len()];
+                let indices: Vec<usize> = (0..appeals.len()).collect();
+                for chunk in indices.chunks(ROWS_PER_INSERT) {
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "INSERT INTO appeals (reg_no, reg_year, reg_seq, applicant_id, channel, \
+                         legal_kind, answer_channel, collective, call_id, operator_id, \
+                         received_at, registered_at, legal_due_at, repeat_of) ",
+                    );
+                    qb.push_values(chunk, |mut row, &i| {
+                        let (a, n) = (appeals[i], numbers[i]);
+                        row.push_bind(n.to_string())
+                            .push_bind(i64::from(n.year))
+                            .push_bind(i64::from(n.seq))
+                            .push_bind(a.applicant_id)
+                            .push_bind(a.channel.as_str())
+                            .push_bind(a.legal_kind.as_str())
+                            .push_bind(a.answer_channel.map(|c| c.as_str()))
+                            .push_bind(a.collective)
+                            .push_bind(a.call_id.as_deref())
+                            .push_bind(a.operator_id)
+                            .push_bind(a.received_at)
+                            .push_bind(a.registered_at)
+                            .push_bind(a.legal_due_at)
+                            .push_bind(a.repeat_of);
+                    });
+                    qb.push(" RETURNING id, reg_year, reg_seq");
+                    let rows: Vec<(i64, i64, Option<i64>)> =
+                        qb.build_query_as().fetch_all(&mut *tx).await?;
+                    for (id, year, seq) in rows {
+                        let i = seq.and_then(|seq| by_number.get(&(year, seq))).copied();
+                        let slot = i.and_then(|i| appeal_ids.get_mut(i));
+                        *slot.ok_or(mismatch())? = Some(id);
+                    }
+                }
+                let appeal_ids: Vec<i64> = appeal_ids
+                    .into_iter()
+                    .collect::<Option<_>>()
+                    .ok_or(mismatch())?;
+
+                // Questions.
+                let mut question_ids: Vec<Vec<Option<i64>>> =
+                    appeals.iter().map(|a| vec![None; a.questions.len()]).collect();
+                let by_appeal: std::collections::HashMap<i64, usize> =
+                    appeal_ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+                let rows: Vec<(i64, usize, &NewQuestion, &NewAppeal)> = appeals
+                    .iter()
+                    .zip(&appeal_ids)
+                    .flat_map(|(a, id)| {
+                        a.questions.iter().enumerate().map(move |(i, q)| (*id, i, q, *a))
+                    })
+                    .collect();
+                for chunk in rows.chunks(ROWS_PER_INSERT) {
+                    let returned: Vec<(i64, i64, i64)> = Self::question_insert(chunk.iter().copied())
+                        .build_query_as()
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for (id, appeal_id, position) in returned {
+                        let slot = by_appeal.get(&appeal_id).and_then(|&i| {
+                            let index = usize::try_from(position - 1).ok()?;
+                            question_ids[i].get_mut(index)
+                        });
+                        *slot.ok_or(mismatch())? = Some(id);
+                    }
+                }
+                let question_ids: Vec<Vec<i64>> = question_ids
+                    .into_iter()
+                    .map(|ids| ids.into_iter().collect::<Option<Vec<_>>>())
+                    .collect::<Option<_>>()
+                    .ok_or(mismatch())?;
+
+                // Assignments: at most one per new question.
+                let rows: Vec<(i64, &NewAssignment, &NewAppeal)> = appeals
+                    .iter()
+                    .zip(&question_ids)
+                    .flat_map(|(a, ids)| {
+                        a.questions.iter().zip(ids).filter_map(move |(q, id)| {
+                            q.assignment.as_ref().map(|s| (*id, s, *a))
+                        })
+                    })
+                    .collect();
+                let mut assignment_ids = std::collections::HashMap::with_capacity(rows.len());
+                for chunk in rows.chunks(ROWS_PER_INSERT) {
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "INSERT INTO assignments (question_id, executor_id, state, issued_at, \
+                         due_at) ",
+                    );
+                    qb.push_values(chunk, |mut row, &(question_id, s, a)| {
+                        row.push_bind(question_id)
+                            .push_bind(s.executor_id)
+                            .push_bind(kontakt_appeals::AssignmentState::Registered.as_str())
+                            .push_bind(a.registered_at)
+                            .push_bind(s.due_at);
+                    });
+                    qb.push(" RETURNING id, question_id");
+                    let returned: Vec<(i64, i64)> =
+                        qb.build_query_as().fetch_all(&mut *tx).await?;
+                    assignment_ids.extend(returned.into_iter().map(|(id, q)| (q, id)));
+                }
+                if assignment_ids.len() != rows.len() {
+                    return Err(mismatch());
+                }
+
+                // Timeline: per appeal "registered", then "assigned" per routed question, in
+                // that order (a timeline reads in id order).
+                let mut entries = Vec::with_capacity(appeals.len() + rows.len());
+                for ((a, &appeal_id), ids) in appeals.iter().zip(&appeal_ids).zip(&question_ids) {
+                    entries.push((a, appeal_id, None, None));
+                    for (q, &question_id) in a.questions.iter().zip(ids) {
+                        if q.assignment.is_some() {
+                            let assignment_id = assignment_ids.get(&question_id).copied();
+                            entries.push((a, appeal_id, Some(question_id), assignment_id));
+                        }
+                    }
+                }
+                for chunk in entries.chunks(ROWS_PER_INSERT) {
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "INSERT INTO timeline (appeal_id, question_id, assignment_id, \
+                         actor_user_id, actor_kind, kind, from_state, to_state, result, \
+                         public_text, private_text, created_at) ",
+                    );
+                    qb.push_values(chunk, |mut row, &(a, appeal_id, question_id, assignment_id)| {
+                        let assigned = question_id.is_some();
+                        row.push_bind(appeal_id)
+                            .push_bind(question_id)
+                            .push_bind(assignment_id)
+                            .push_bind(a.actor.user_id)
+                            .push_bind(a.actor.kind.as_str())
+                            .push_bind(if assigned { TL_ASSIGNED } else { TL_REGISTERED })
+                            .push_bind(None::<&str>)
+                            .push_bind(
+                                assigned.then_some(
+                                    kontakt_appeals::AssignmentState::Registered.as_str(),
+                                ),
+                            )
+                            .push_bind(None::<&str>)
+                            .push_bind(None::<&str>)
+                            .push_bind(None::<&str>)
+                            .push_bind(a.registered_at);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+
+                match tx.commit().await {
+                    Ok(()) => {}
+                    // The database refused the commit: nothing was written, so writing the
+                    // registrations again one by one is safe.
+                    Err(e @ sqlx::Error::Database(_)) => return Err(e.into()),
+                    // The commit may or may not have happened: answering with the error, as a
+                    // lone registration would, is all that is safe.
+                    Err(e) => return Err(Together::Unsure(e.into())),
+                }
+                Ok(appeals
+                    .iter()
+                    .zip(appeal_ids)
+                    .zip(numbers)
+                    .zip(&question_ids)
+                    .map(|(((a, id), reg_no), qids)| {
+                        let ids: Vec<(i64, Option<i64>)> = a
+                            .questions
+                            .iter()
+                            .zip(qids)
+                            .map(|(q, &qid)| {
+                                (qid, q.assignment.as_ref().and(assignment_ids.get(&qid).copied()))
+                            })
+                            .collect();
+                        written_appeal(a, id, reg_no, &ids)
+                    })
+                    .collect())
+            }
+
+            /// The batch again in one transaction, each registration in its own savepoint and
+            /// written as it is alone (`register_one`): one that fails is rolled back to its
+            /// savepoint with its own error, and takes no number; the others commit.
+            async fn write_apart(pool: &sqlx::Pool<$db>, batch: Vec<Pending>) {
+                if let [_] = batch.as_slice() {
+                    for p in batch {
+                        let result = Self::register_alone(pool, &p.appeal).await;
+                        let _ = p.reply.send(result);
+                    }
+                    return;
+                }
+                let mut tx = match pool.begin().await {
+                    Ok(tx) => tx,
+                    Err(e) => return answer_all(batch, &e.into()),
+                };
+                let mut outcomes: Vec<Result<Appeal>> = Vec::with_capacity(batch.len());
+                let mut broken: Option<StoreError> = None;
+                for p in &batch {
+                    let mut savepoint = match sqlx::Acquire::begin(&mut tx).await {
+                        Ok(savepoint) => savepoint,
+                        Err(e) => {
+                            broken = Some(e.into());
+                            break;
+                        }
+                    };
+                    let outcome = Self::register_one(&mut savepoint, &p.appeal).await;
+                    let closed = match &outcome {
+                        Ok(_) => savepoint.commit().await,
+                        Err(_) => savepoint.rollback().await,
+                    };
+                    if let Err(e) = closed {
+                        broken = Some(e.into());
+                        break;
+                    }
+                    outcomes.push(outcome);
+                }
+                // Registrations that failed on their own keep their error whatever happens
+                // next; the others share the fate of the transaction.
+                let shared = match broken {
+                    Some(e) => Some(e),
+                    None => match tx.commit().await {
+                        Ok(()) => None,
+                        Err(e) => Some(e.into()),
+                    },
+                };
+                let mut outcomes = outcomes.into_iter();
+                for p in batch {
+                    let result = match (outcomes.next(), &shared) {
+                        (Some(Err(own)), _) => Err(own),
+                        (Some(Ok(appeal)), None) => Ok(appeal),
+                        (_, Some(e)) => Err(replicate(e)),
+                        (None, None) => Err(writer_gone()),
+                    };
+                    let _ = p.reply.send(result);
+                }
             }
         }
 
@@ -712,176 +1448,14 @@ macro_rules! sql_store {
 
             fn register_appeal(&self, a: NewAppeal) -> StoreFuture<'_, Appeal> {
                 Box::pin(async move {
-                    let mut tx = self.writer().begin().await?;
-                    let (appeal_id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO appeals (reg_year, applicant_id, channel, legal_kind, \
-                         answer_channel, collective, call_id, operator_id, received_at, \
-                         registered_at, legal_due_at, repeat_of) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-                    )
-                    .bind(i64::from(a.reg_year))
-                    .bind(a.applicant_id)
-                    .bind(a.channel.as_str())
-                    .bind(a.legal_kind.as_str())
-                    .bind(a.answer_channel.map(|c| c.as_str()))
-                    .bind(a.collective)
-                    .bind(&a.call_id)
-                    .bind(a.operator_id)
-                    .bind(a.received_at)
-                    .bind(a.registered_at)
-                    .bind(a.legal_due_at)
-                    .bind(a.repeat_of)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    Self::insert_timeline(
-                        &mut tx,
-                        TimelineWrite {
-                            appeal_id,
-                            question_id: None,
-                            assignment_id: None,
-                            actor: a.actor,
-                            kind: TL_REGISTERED,
-                            from_state: None,
-                            to_state: None,
-                            result: None,
-                            public_text: None,
-                            private_text: None,
-                            at: a.registered_at,
-                        },
-                    )
-                    .await?;
-                    let mut questions = Vec::with_capacity(a.questions.len());
-                    for (i, q) in a.questions.into_iter().enumerate() {
-                        let position = i64::try_from(i + 1).unwrap_or(i64::MAX);
-                        let addr = q.address.as_ref();
-                        let em = q.emergency.as_ref();
-                        let (question_id,): (i64,) = sqlx::query_as(
-                            "INSERT INTO questions (appeal_id, position, category_code, \
-                             description, attributes, city, street, building, entrance, flat, \
-                             floor, district, building_key, lat, lon, object_ref, is_emergency, \
-                             discovered_at, nature, severity, sla_due_at, attention_at, \
-                             repeat_of, created_at, search_text) VALUES ($1, $2, $3, $4, $5, $6, \
-                             $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-                             $21, $22, $23, $24, $25) RETURNING id",
-                        )
-                        .bind(appeal_id)
-                        .bind(position)
-                        .bind(&q.category_code)
-                        .bind(&q.description)
-                        .bind(to_json(&q.attributes))
-                        .bind(addr.and_then(|x| x.city.clone()))
-                        .bind(addr.map(|x| x.street.clone()))
-                        .bind(addr.map(|x| x.building.clone()))
-                        .bind(addr.and_then(|x| x.entrance.clone()))
-                        .bind(addr.and_then(|x| x.flat.clone()))
-                        .bind(addr.and_then(|x| x.floor.map(i64::from)))
-                        .bind(addr.and_then(|x| x.district.clone()))
-                        .bind(&q.building_key)
-                        .bind(addr.and_then(|x| x.lat))
-                        .bind(addr.and_then(|x| x.lon))
-                        .bind(&q.object_ref)
-                        .bind(em.is_some())
-                        .bind(em.map(|e| e.discovered_at))
-                        .bind(em.map(|e| e.nature.clone()))
-                        .bind(q.severity.as_str())
-                        .bind(q.sla_due_at)
-                        .bind(q.attention_at)
-                        .bind(q.repeat_of)
-                        .bind(a.registered_at)
-                        .bind(q.description.to_lowercase())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        let mut assignments = Vec::new();
-                        if let Some(assignment) = &q.assignment {
-                            let id = Self::insert_assignment(
-                                &mut tx,
-                                appeal_id,
-                                question_id,
-                                assignment,
-                                a.actor,
-                                a.registered_at,
-                            )
-                            .await?;
-                            assignments.push(Assignment {
-                                id,
-                                question_id,
-                                executor_id: assignment.executor_id,
-                                state: kontakt_appeals::AssignmentState::Registered,
-                                result: None,
-                                issued_at: a.registered_at,
-                                accepted_at: None,
-                                due_at: assignment.due_at,
-                                closed_at: None,
-                                rework_count: 0,
-                                version: 0,
-                            });
-                        }
-                        questions.push(Question {
-                            id: question_id,
-                            appeal_id,
-                            position,
-                            category_code: q.category_code,
-                            description: q.description,
-                            attributes: q.attributes,
-                            address: q.address,
-                            building_key: q.building_key,
-                            object_ref: q.object_ref,
-                            emergency: q.emergency,
-                            severity: q.severity,
-                            sla_due_at: q.sla_due_at,
-                            attention_at: q.attention_at,
-                            repeat_of: q.repeat_of,
-                            created_at: a.registered_at,
-                            assignments,
-                        });
+                    if !self.registrar().group_commit() {
+                        return Self::register_alone(self.writer(), &a).await;
                     }
-                    // Numbering comes last: the counter row stays locked until commit, so
-                    // concurrent registrations queue only for these two statements, and a
-                    // rolled-back registration leaves no gap.
-                    let (seq,): (i64,) = sqlx::query_as(
-                        "INSERT INTO reg_counters (year, last_seq) VALUES ($1, 1) \
-                         ON CONFLICT (year) DO UPDATE SET last_seq = reg_counters.last_seq + 1 \
-                         RETURNING last_seq",
-                    )
-                    .bind(i64::from(a.reg_year))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let seq = u32::try_from(seq)
-                        .ok()
-                        .filter(|s| (1..=MAX_REG_SEQ).contains(s))
-                        .ok_or_else(|| {
-                            StoreError::Conflict(format!(
-                                "registration numbers of {} are used up",
-                                a.reg_year
-                            ))
-                        })?;
-                    let reg_no = RegNo { year: a.reg_year, seq };
-                    sqlx::query("UPDATE appeals SET reg_seq = $1, reg_no = $2 WHERE id = $3")
-                        .bind(i64::from(seq))
-                        .bind(reg_no.to_string())
-                        .bind(appeal_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    // Everything returned is what was just written: no read-back needed.
-                    Ok(Appeal {
-                        id: appeal_id,
-                        reg_no,
-                        applicant_id: a.applicant_id,
-                        channel: a.channel,
-                        legal_kind: a.legal_kind,
-                        answer_channel: a.answer_channel,
-                        collective: a.collective,
-                        call_id: a.call_id,
-                        operator_id: a.operator_id,
-                        received_at: a.received_at,
-                        registered_at: a.registered_at,
-                        legal_due_at: a.legal_due_at,
-                        extended_due_at: None,
-                        extension_notice_sent_at: None,
-                        repeat_of: a.repeat_of,
-                        questions,
-                    })
+                    self.registrar()
+                        .submit(a, |queue| {
+                            tokio::spawn(Self::batch_writer(self.registrar_pool().clone(), queue));
+                        })
+                        .await
                 })
             }
 
@@ -1187,6 +1761,242 @@ macro_rules! sql_store {
                     let rows: Vec<PriorRow> = qb.build_query_as().fetch_all(self.reader()).await?;
                     rows.into_iter().map(PriorRow::into_prior).collect()
                 })
+            }
+        }
+
+        /// The batch writer, driven with batches made up front: what one transaction does
+        /// when one of its registrations fails, when a year runs out of numbers inside it,
+        /// and when a caller has given up.
+        #[cfg(test)]
+        mod batch_tests {
+            #![allow(clippy::unwrap_used)]
+
+            use super::*;
+            use tokio::sync::{mpsc, oneshot};
+
+            type Answer = oneshot::Receiver<Result<Appeal>>;
+
+            fn at() -> DateTime<Utc> {
+                chrono::DateTime::parse_from_rfc3339("2026-06-01T08:00:00.123456Z")
+                    .unwrap()
+                    .with_timezone(&Utc)
+            }
+
+            async fn reference(store: &$store) -> i64 {
+                for (code, parent, leaf) in
+                    [("water", None, false), ("water.no_cold_water", Some("water"), true)]
+                {
+                    store
+                        .upsert_category(Category {
+                            code: code.into(),
+                            parent_code: parent.map(Into::into),
+                            name_uk: code.into(),
+                            name_en: None,
+                            is_emergency: false,
+                            severity: kontakt_appeals::Severity::P2,
+                            sla_hours: Some(24),
+                            attention_pct: 75,
+                            legal_track: kontakt_appeals::LegalTrack::Art20Short,
+                            attribute_schema: Vec::new(),
+                            is_leaf: leaf,
+                            active: true,
+                        })
+                        .await
+                        .unwrap();
+                }
+                let executor = NewExecutor {
+                    code: "vodokanal".into(),
+                    name_uk: "Водоканал".into(),
+                    name_en: None,
+                    phone: None,
+                };
+                store.create_executor(executor, at()).await.unwrap().id
+            }
+
+            fn appeal(year: i32, category: &str, executor: Option<i64>) -> NewAppeal {
+                let question = |category: &str, executor: Option<i64>| NewQuestion {
+                    category_code: category.into(),
+                    description: "Немає холодної води".into(),
+                    attributes: serde_json::json!({"scope": "building"}),
+                    address: None,
+                    building_key: Some("вул. перемоги|12".into()),
+                    object_ref: None,
+                    emergency: None,
+                    severity: kontakt_appeals::Severity::P1,
+                    sla_due_at: Some(at() + chrono::Duration::hours(24)),
+                    attention_at: None,
+                    repeat_of: None,
+                    assignment: executor.map(|executor_id| NewAssignment {
+                        executor_id,
+                        due_at: None,
+                    }),
+                };
+                NewAppeal {
+                    reg_year: year,
+                    applicant_id: None,
+                    channel: kontakt_appeals::Channel::Phone,
+                    legal_kind: kontakt_appeals::LegalKind::Complaint,
+                    answer_channel: None,
+                    collective: false,
+                    call_id: None,
+                    operator_id: None,
+                    received_at: at(),
+                    registered_at: at(),
+                    legal_due_at: None,
+                    repeat_of: None,
+                    // The failing question comes second, after one that is written.
+                    questions: vec![
+                        question("water.no_cold_water", executor),
+                        question(category, executor),
+                    ],
+                    actor: Actor { user_id: None, kind: kontakt_appeals::ActorKind::System },
+                }
+            }
+
+            /// Writes `appeals` as exactly one batch (they are all queued before the writer
+            /// starts); `None` is a caller that gave up before its turn.
+            async fn one_batch(store: &$store, appeals: Vec<Option<NewAppeal>>) -> Vec<Answer> {
+                let (queue, receiver) = mpsc::channel(MAX_BATCH);
+                let mut answers = Vec::new();
+                for appeal in appeals {
+                    let (reply, answer) = oneshot::channel();
+                    let appeal = match appeal {
+                        Some(appeal) => {
+                            answers.push(answer);
+                            appeal
+                        }
+                        None => {
+                            drop(answer);
+                            self::appeal(2026, "water.no_cold_water", None)
+                        }
+                    };
+                    queue.send(Pending { appeal, reply }).await.unwrap();
+                }
+                drop(queue);
+                <$store>::batch_writer(store.registrar_pool().clone(), receiver).await;
+                answers
+            }
+
+            /// The number given, or the error in short.
+            fn label(r: &Result<Appeal>) -> std::result::Result<String, String> {
+                match r {
+                    Ok(appeal) => Ok(appeal.reg_no.to_string()),
+                    Err(StoreError::MissingReference(_)) => Err("missing".to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+
+            async fn numbers(answers: Vec<Answer>) -> Vec<std::result::Result<String, String>> {
+                let mut out = Vec::new();
+                for answer in answers {
+                    out.push(label(&answer.await.unwrap()));
+                }
+                out
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn one_failure_fails_alone_and_takes_no_number() {
+                let Some((store, scratch)) = <$store>::scratch().await else { return };
+                let executor = reference(&store).await;
+                let ok = || Some(appeal(2026, "water.no_cold_water", Some(executor)));
+                let answers = one_batch(
+                    &store,
+                    vec![ok(), ok(), Some(appeal(2026, "no.such", Some(executor))), ok(), ok()],
+                )
+                .await;
+                let mut saved = Vec::new();
+                for answer in answers {
+                    saved.push(answer.await.unwrap());
+                }
+                let got: Vec<_> = saved.iter().map(label).collect();
+                assert_eq!(
+                    got,
+                    [
+                        Ok("2026-000001".to_string()),
+                        Ok("2026-000002".to_string()),
+                        Err("missing".to_string()),
+                        Ok("2026-000003".to_string()),
+                        Ok("2026-000004".to_string()),
+                    ]
+                );
+                assert_eq!(store.count_appeals().await.unwrap(), 4);
+                // What the batch answered is what it stored, timeline included.
+                for appeal in saved.into_iter().flatten() {
+                    assert_eq!(store.appeal(appeal.id).await.unwrap(), appeal);
+                    let kinds: Vec<String> = store
+                        .timeline(appeal.id)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|e| e.kind)
+                        .collect();
+                    assert_eq!(kinds, ["registered", "assigned", "assigned"]);
+                }
+                // The next registration follows without a gap.
+                let next = one_batch(&store, vec![ok()]).await;
+                assert_eq!(numbers(next).await, [Ok("2026-000005".to_string())]);
+                scratch.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_batch_that_is_all_failures_changes_nothing() {
+                let Some((store, scratch)) = <$store>::scratch().await else { return };
+                let executor = reference(&store).await;
+                let bad = || Some(appeal(2026, "no.such", Some(executor)));
+                let missing_executor = Some(appeal(2026, "water.no_cold_water", Some(4242)));
+                let answers = one_batch(&store, vec![bad(), missing_executor, bad()]).await;
+                assert_eq!(numbers(answers).await, vec![Err("missing".to_string()); 3]);
+                // Alone, the failing registration gets the error it gets in a batch.
+                let answers = one_batch(&store, vec![bad()]).await;
+                assert_eq!(numbers(answers).await, [Err("missing".to_string())]);
+                assert_eq!(store.count_appeals().await.unwrap(), 0);
+                let ok = Some(appeal(2026, "water.no_cold_water", Some(executor)));
+                let answers = one_batch(&store, vec![ok]).await;
+                assert_eq!(numbers(answers).await, [Ok("2026-000001".to_string())]);
+                scratch.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_year_that_runs_out_inside_a_batch() {
+                let Some((store, scratch)) = <$store>::scratch().await else { return };
+                let executor = reference(&store).await;
+                sqlx::query("INSERT INTO reg_counters (year, last_seq) VALUES (2026, 999997)")
+                    .execute(store.writer())
+                    .await
+                    .unwrap();
+                let ok = |year| Some(appeal(year, "water.no_cold_water", Some(executor)));
+                let answers =
+                    one_batch(&store, vec![ok(2026), ok(2027), ok(2026), ok(2026), ok(2027)])
+                        .await;
+                let used_up = Err("conflict: registration numbers of 2026 are used up".to_string());
+                assert_eq!(
+                    numbers(answers).await,
+                    [
+                        Ok("2026-999998".to_string()),
+                        Ok("2027-000001".to_string()),
+                        Ok("2026-999999".to_string()),
+                        used_up.clone(),
+                        Ok("2027-000002".to_string()),
+                    ]
+                );
+                assert_eq!(store.count_appeals().await.unwrap(), 4);
+                let answers = one_batch(&store, vec![ok(2026), ok(2027)]).await;
+                assert_eq!(numbers(answers).await, [used_up, Ok("2027-000003".to_string())]);
+                scratch.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_caller_that_gave_up_is_not_registered() {
+                let Some((store, scratch)) = <$store>::scratch().await else { return };
+                let executor = reference(&store).await;
+                let ok = || Some(appeal(2026, "water.no_cold_water", Some(executor)));
+                let answers = one_batch(&store, vec![ok(), None, ok()]).await;
+                assert_eq!(
+                    numbers(answers).await,
+                    [Ok("2026-000001".to_string()), Ok("2026-000002".to_string())]
+                );
+                assert_eq!(store.count_appeals().await.unwrap(), 2);
+                scratch.finish().await;
             }
         }
     };

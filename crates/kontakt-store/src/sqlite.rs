@@ -38,12 +38,17 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         // The writer also runs the batch writer's multi-row statements (one text per row
         // count): a larger statement cache keeps them prepared.
+        // No test before each acquire: an in-process connection does not go stale the way a
+        // socket does, and the test is one more trip to the connection's worker thread per
+        // statement or transaction (sqlx tests it again when it is released anyway).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone().statement_cache_capacity(REGISTRAR_STATEMENT_CACHE))
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options.read_only(false))
             .await?;
         Ok(SqliteStore { writer, reader, registrar: Registrar::new() })

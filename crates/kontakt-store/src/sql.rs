@@ -1351,49 +1351,77 @@ macro_rules! sql_store {
                 Box::pin(async move {
                     let mut tx = self.writer().begin().await?;
                     let addr = a.address.as_ref();
-                    let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO applicants (last_name, first_name, patronymic, search_name, \
-                         email, kind, privileges, confidential, assurance, city, street, \
-                         building, entrance, flat, floor, district, building_key, created_at, \
-                         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-                         $13, $14, $15, $16, $17, $18, $18) RETURNING id",
-                    )
-                    .bind(&a.last_name)
-                    .bind(&a.first_name)
-                    .bind(&a.patronymic)
-                    .bind(search_name(
-                        a.last_name.as_deref(),
-                        a.first_name.as_deref(),
-                        a.patronymic.as_deref(),
-                    ))
-                    .bind(&a.email)
-                    .bind(a.kind.as_str())
-                    .bind(to_json(&a.privileges))
-                    .bind(a.confidential)
-                    .bind(a.assurance.as_str())
-                    .bind(addr.and_then(|x| x.city.clone()))
-                    .bind(addr.map(|x| x.street.clone()))
-                    .bind(addr.map(|x| x.building.clone()))
-                    .bind(addr.and_then(|x| x.entrance.clone()))
-                    .bind(addr.and_then(|x| x.flat.clone()))
-                    .bind(addr.and_then(|x| x.floor.map(i64::from)))
-                    .bind(addr.and_then(|x| x.district.clone()))
-                    .bind(addr.map(|x| x.building_key()))
-                    .bind(at)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    for phone in &a.phones {
-                        sqlx::query(
-                            "INSERT INTO applicant_phones (phone, applicant_id) VALUES ($1, $2) \
-                             ON CONFLICT DO NOTHING",
+                    let (id, created_at, updated_at): (i64, DateTime<Utc>, DateTime<Utc>) =
+                        sqlx::query_as(
+                            "INSERT INTO applicants (last_name, first_name, patronymic, \
+                             search_name, email, kind, privileges, confidential, assurance, city, \
+                             street, building, entrance, flat, floor, district, building_key, \
+                             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                             $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
+                             RETURNING id, created_at, updated_at",
                         )
-                        .bind(phone)
-                        .bind(id)
-                        .execute(&mut *tx)
+                        .bind(&a.last_name)
+                        .bind(&a.first_name)
+                        .bind(&a.patronymic)
+                        .bind(search_name(
+                            a.last_name.as_deref(),
+                            a.first_name.as_deref(),
+                            a.patronymic.as_deref(),
+                        ))
+                        .bind(&a.email)
+                        .bind(a.kind.as_str())
+                        .bind(to_json(&a.privileges))
+                        .bind(a.confidential)
+                        .bind(a.assurance.as_str())
+                        .bind(addr.and_then(|x| x.city.clone()))
+                        .bind(addr.map(|x| x.street.clone()))
+                        .bind(addr.map(|x| x.building.clone()))
+                        .bind(addr.and_then(|x| x.entrance.clone()))
+                        .bind(addr.and_then(|x| x.flat.clone()))
+                        .bind(addr.and_then(|x| x.floor.map(i64::from)))
+                        .bind(addr.and_then(|x| x.district.clone()))
+                        .bind(addr.map(|x| x.building_key()))
+                        .bind(at)
+                        .fetch_one(&mut *tx)
                         .await?;
+                    // The phones as `applicant()` lists them: each once, in order (E.164
+                    // numbers sort the same bytewise and in any collation).
+                    let mut phones = a.phones;
+                    phones.sort_unstable();
+                    phones.dedup();
+                    for chunk in phones.chunks(ROWS_PER_INSERT) {
+                        let mut qb = QueryBuilder::<$db>::new(
+                            "INSERT INTO applicant_phones (phone, applicant_id) ",
+                        );
+                        qb.push_values(chunk, |mut row, phone| {
+                            row.push_bind(phone.as_str()).push_bind(id);
+                        });
+                        qb.push(" ON CONFLICT DO NOTHING");
+                        qb.build().execute(&mut *tx).await?;
                     }
                     tx.commit().await?;
-                    self.applicant(id).await
+                    // Everything returned is what was just written (the times as the database
+                    // keeps them): no read-back needed.
+                    Ok(Applicant {
+                        id,
+                        last_name: a.last_name,
+                        first_name: a.first_name,
+                        patronymic: a.patronymic,
+                        email: a.email,
+                        kind: a.kind,
+                        privileges: a.privileges,
+                        confidential: a.confidential,
+                        assurance: a.assurance,
+                        // Applicants keep no coordinates.
+                        address: a.address.map(|x| kontakt_appeals::Address {
+                            lat: None,
+                            lon: None,
+                            ..x
+                        }),
+                        phones,
+                        created_at,
+                        updated_at,
+                    })
                 })
             }
 

@@ -263,6 +263,11 @@ pub(crate) struct Core {
     seq: u64,
     next_sub: u64,
     subs: HashMap<u64, Subscriber>,
+    /// Subscribers by the one channel they follow (`myevents`), and the others: an event
+    /// is offered only to these, not to every connection — thousands of call sockets
+    /// would otherwise make each event cost thousands of checks under the core's lock.
+    subs_by_uuid: HashMap<String, Vec<u64>>,
+    subs_global: Vec<u64>,
     pub(crate) channels: HashMap<String, Channel>,
     pub(crate) order: Vec<String>,
     pub(crate) stats: Stats,
@@ -296,6 +301,8 @@ impl Shared {
                 seq: 0,
                 next_sub: 1,
                 subs: HashMap::new(),
+                subs_by_uuid: HashMap::new(),
+                subs_global: Vec::new(),
                 channels: HashMap::new(),
                 order: Vec::new(),
                 stats: Stats::default(),
@@ -341,6 +348,7 @@ impl Shared {
                 linger: false,
             },
         );
+        c.subs_global.push(id);
         if inbound {
             c.stats.inbound_connections += 1;
         } else {
@@ -350,14 +358,41 @@ impl Shared {
     }
 
     pub(crate) fn unsubscribe(&self, id: u64) {
-        self.lock().subs.remove(&id);
+        let mut c = self.lock();
+        if let Some(s) = c.subs.remove(&id) {
+            Self::unindex(&mut c, id, s.sub.my_uuid.as_deref());
+        }
+    }
+
+    fn unindex(c: &mut Core, id: u64, my_uuid: Option<&str>) {
+        match my_uuid {
+            Some(u) => {
+                if let Some(ids) = c.subs_by_uuid.get_mut(u) {
+                    ids.retain(|x| *x != id);
+                    if ids.is_empty() {
+                        c.subs_by_uuid.remove(u);
+                    }
+                }
+            }
+            None => c.subs_global.retain(|x| *x != id),
+        }
     }
 
     pub(crate) fn update_sub<R>(&self, id: u64, f: impl FnOnce(&mut Subscription) -> R) -> R {
         let mut c = self.lock();
         let mut tmp = Subscription::default();
         let s = c.subs.get_mut(&id).map_or(&mut tmp, |s| &mut s.sub);
-        f(s)
+        let before = s.my_uuid.clone();
+        let r = f(s);
+        let after = s.my_uuid.clone();
+        if before != after && c.subs.contains_key(&id) {
+            Self::unindex(&mut c, id, before.as_deref());
+            match after {
+                Some(u) => c.subs_by_uuid.entry(u).or_default().push(id),
+                None => c.subs_global.push(id),
+            }
+        }
+        r
     }
 
     pub(crate) fn set_linger(&self, id: u64, linger: bool) {
@@ -426,7 +461,12 @@ impl Shared {
         let ev = Arc::new(ev);
         let max = c.max_queue;
         let mut dropped = 0;
-        for s in c.subs.values_mut() {
+        let mut ids = c.subs_global.clone();
+        if let Some(followers) = ev.unique_id().and_then(|u| c.subs_by_uuid.get(u)) {
+            ids.extend_from_slice(followers);
+        }
+        for id in ids {
+            let Some(s) = c.subs.get_mut(&id) else { continue };
             if !s.sub.wants(&ev) {
                 continue;
             }

@@ -2013,6 +2013,48 @@ macro_rules! sql_store {
                 scratch.finish().await;
             }
 
+            /// `write_together` alone, without the fallback behind it.
+            async fn together(
+                store: &$store,
+                appeals: Vec<NewAppeal>,
+            ) -> std::result::Result<Vec<Appeal>, Together> {
+                let batch: Vec<Pending> = appeals
+                    .into_iter()
+                    .map(|appeal| Pending { appeal, reply: oneshot::channel().0 })
+                    .collect();
+                let mut conn = store.registrar_pool().acquire().await.unwrap();
+                <$store>::write_together(&mut conn, &batch).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_batch_larger_than_one_statement_is_written_together() {
+                let Some((store, scratch)) = <$store>::scratch().await else { return };
+                let executor = reference(&store).await;
+                // 3 × 100 questions and 3 + 300 timeline entries: more rows than one
+                // multi-row INSERT takes, so each table gets two statements.
+                let big = || {
+                    let mut a = appeal(2026, "water.no_cold_water", Some(executor));
+                    a.questions = (0..100).map(|_| a.questions[0].clone()).collect();
+                    a
+                };
+                assert!(300 > ROWS_PER_INSERT);
+                let Ok(saved) = together(&store, vec![big(), big(), big()]).await else {
+                    panic!("the batch should be written in one piece");
+                };
+                for (i, appeal) in saved.into_iter().enumerate() {
+                    assert_eq!(appeal.reg_no.seq, u32::try_from(i + 1).unwrap());
+                    assert_eq!(appeal.questions.len(), 100);
+                    assert_eq!(store.appeal(appeal.id).await.unwrap(), appeal);
+                    assert_eq!(store.timeline(appeal.id).await.unwrap().len(), 101);
+                }
+                // A failing registration makes the whole attempt roll back, for the fallback.
+                let bad = appeal(2026, "no.such", Some(executor));
+                let attempt = together(&store, vec![big(), bad]).await;
+                assert!(matches!(attempt, Err(Together::Retry(_))));
+                assert_eq!(store.count_appeals().await.unwrap(), 3);
+                scratch.finish().await;
+            }
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_caller_that_gave_up_is_not_registered() {
                 let Some((store, scratch)) = <$store>::scratch().await else { return };

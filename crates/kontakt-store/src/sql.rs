@@ -64,7 +64,7 @@ const QUEUE_DEPTH: usize = 4 * MAX_BATCH;
 /// PostgreSQL 65,535) for the widest row (questions, 25 columns).
 pub(crate) const ROWS_PER_INSERT: usize = 256;
 
-/// Prepared statements each registering connection keeps. A multi-row INSERT has one text
+/// Prepared statements SQLite's writer connection keeps. A multi-row INSERT has one text
 /// per row count, so a batch writer cycles through up to a few hundred texts; sqlx's
 /// default of 100 would evict and re-prepare them continually.
 pub(crate) const REGISTRAR_STATEMENT_CACHE: usize = 512;
@@ -181,6 +181,57 @@ impl From<sqlx::Error> for Together {
 /// writing the batch the slow way rather than trusting the match.
 pub(crate) fn mismatch() -> Together {
     Together::Retry("a returned row matched no registration of the batch".to_string())
+}
+
+/// What a batch's inserts returned: each registration's number, appeal id, question ids
+/// (in question order) and, by question id, the assignment ids.
+pub(crate) struct BatchIds {
+    pub(crate) numbers: Vec<kontakt_appeals::RegNo>,
+    pub(crate) appeal_ids: Vec<i64>,
+    pub(crate) question_ids: Vec<Vec<i64>>,
+    pub(crate) assignment_ids: std::collections::HashMap<i64, i64>,
+}
+
+impl BatchIds {
+    /// Everything asked for was written, once: checked before the commit.
+    pub(crate) fn check(&self, appeals: &[&crate::model::NewAppeal]) -> Result<(), Together> {
+        let routed = |a: &&crate::model::NewAppeal| {
+            a.questions.iter().filter(|q| q.assignment.is_some()).count()
+        };
+        let whole = self.numbers.len() == appeals.len()
+            && self.appeal_ids.len() == appeals.len()
+            && self.question_ids.len() == appeals.len()
+            && appeals
+                .iter()
+                .zip(&self.question_ids)
+                .all(|(a, ids)| ids.len() == a.questions.len())
+            && self.assignment_ids.len() == appeals.iter().map(routed).sum::<usize>();
+        if whole { Ok(()) } else { Err(mismatch()) }
+    }
+
+    /// The appeals as `register_appeal` returns them, in batch order.
+    pub(crate) fn appeals(
+        &self,
+        appeals: &[&crate::model::NewAppeal],
+    ) -> Vec<crate::model::Appeal> {
+        appeals
+            .iter()
+            .zip(&self.appeal_ids)
+            .zip(&self.numbers)
+            .zip(&self.question_ids)
+            .map(|(((a, &id), &reg_no), qids)| {
+                let ids: Vec<(i64, Option<i64>)> = a
+                    .questions
+                    .iter()
+                    .zip(qids)
+                    .map(|(q, &qid)| {
+                        (qid, q.assignment.as_ref().and(self.assignment_ids.get(&qid).copied()))
+                    })
+                    .collect();
+                written_appeal(a, id, reg_no, &ids)
+            })
+            .collect()
+    }
 }
 
 /// Answers every registration of a batch with (a copy of) the one error that ended it.
@@ -655,23 +706,43 @@ macro_rules! sql_store {
                 }
             }
 
-            /// The whole batch in one transaction, a few multi-row statements in all:
-            /// the counters (one statement per year), appeals, questions, assignments,
-            /// timeline, commit.
+            /// The whole batch in one transaction: `Self::insert_batch` (per backend) writes
+            /// it, then one commit.
             ///
             /// Numbers are taken first here, not last as in `register_one`: this writer is the
             /// only one registering for its store, so nobody in this process waits for the
             /// counter row, and an appeal inserted with its number needs no second write of
-            /// the row and its indexes. Each inserted row is matched to its registration by a
-            /// unique key it returns: (year, number) for appeals, (appeal, position) for
-            /// questions, the question for assignments (a new question has at most one).
+            /// the row and its indexes.
             async fn write_together(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 batch: &[Pending],
             ) -> std::result::Result<Vec<Appeal>, Together> {
                 let mut tx = sqlx::Connection::begin(conn).await?;
                 let appeals: Vec<&NewAppeal> = batch.iter().map(|p| &p.appeal).collect();
+                let ids = Self::insert_batch(&mut tx, &appeals).await?;
+                ids.check(&appeals)?;
+                match tx.commit().await {
+                    Ok(()) => {}
+                    // The database refused the commit: nothing was written, so writing the
+                    // registrations again one by one is safe.
+                    Err(e @ sqlx::Error::Database(_)) => return Err(e.into()),
+                    // The commit may or may not have happened: answering with the error, as a
+                    // lone registration would, is all that is safe.
+                    Err(e) => return Err(Together::Unsure(e.into())),
+                }
+                Ok(ids.appeals(&appeals))
+            }
 
+            /// Writes a batch with a few multi-row statements, in text both databases accept:
+            /// the counters (one statement per year), appeals, questions, assignments,
+            /// timeline. Each inserted row is matched to its registration by a unique key it
+            /// returns: (year, number) for appeals, (appeal, position) for questions, the
+            /// question for assignments (a new question has at most one).
+            #[cfg_attr(not(test), allow(dead_code))] // PostgreSQL: one statement, in pg.rs
+            async fn insert_batch_statements(
+                tx: &mut <$db as sqlx::Database>::Connection,
+                appeals: &[&NewAppeal],
+            ) -> std::result::Result<BatchIds, Together> {
                 // Numbers, in batch order within each year. Years are locked in ascending
                 // order, so two processes' batches cannot deadlock on the counter rows.
                 let mut years: Vec<i32> = appeals.iter().map(|a| a.reg_year).collect();
@@ -699,7 +770,7 @@ macro_rules! sql_store {
                     next_seq.insert(year, last - count + 1);
                 }
                 let mut numbers = Vec::with_capacity(appeals.len());
-                for a in &appeals {
+                for a in appeals {
                     let seq = next_seq.get_mut(&a.reg_year).ok_or(mismatch())?;
                     numbers.push(reg_no(a.reg_year, *seq).map_err(|e| Together::Retry(e.to_string()))?);
                     *seq += 1;
@@ -809,9 +880,6 @@ macro_rules! sql_store {
                         qb.build_query_as().fetch_all(&mut *tx).await?;
                     assignment_ids.extend(returned.into_iter().map(|(id, q)| (q, id)));
                 }
-                if assignment_ids.len() != rows.len() {
-                    return Err(mismatch());
-                }
 
                 // Timeline: per appeal "registered", then "assigned" per routed question, in
                 // that order (a timeline reads in id order).
@@ -853,32 +921,7 @@ macro_rules! sql_store {
                     qb.build().execute(&mut *tx).await?;
                 }
 
-                match tx.commit().await {
-                    Ok(()) => {}
-                    // The database refused the commit: nothing was written, so writing the
-                    // registrations again one by one is safe.
-                    Err(e @ sqlx::Error::Database(_)) => return Err(e.into()),
-                    // The commit may or may not have happened: answering with the error, as a
-                    // lone registration would, is all that is safe.
-                    Err(e) => return Err(Together::Unsure(e.into())),
-                }
-                Ok(appeals
-                    .iter()
-                    .zip(appeal_ids)
-                    .zip(numbers)
-                    .zip(&question_ids)
-                    .map(|(((a, id), reg_no), qids)| {
-                        let ids: Vec<(i64, Option<i64>)> = a
-                            .questions
-                            .iter()
-                            .zip(qids)
-                            .map(|(q, &qid)| {
-                                (qid, q.assignment.as_ref().and(assignment_ids.get(&qid).copied()))
-                            })
-                            .collect();
-                        written_appeal(a, id, reg_no, &ids)
-                    })
-                    .collect())
+                Ok(BatchIds { numbers, appeal_ids, question_ids, assignment_ids })
             }
 
             /// The batch again in one transaction, each registration in its own savepoint and
@@ -2026,32 +2069,71 @@ macro_rules! sql_store {
                 <$store>::write_together(&mut conn, &batch).await
             }
 
+            /// The shared multi-statement path alone (what SQLite's `insert_batch` runs;
+            /// PostgreSQL's runs one statement instead), committed.
+            async fn statements(store: &$store, appeals: Vec<NewAppeal>) -> Vec<Appeal> {
+                let appeals: Vec<&NewAppeal> = appeals.iter().collect();
+                let mut conn = store.registrar_pool().acquire().await.unwrap();
+                let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+                let Ok(ids) = <$store>::insert_batch_statements(&mut tx, &appeals).await else {
+                    panic!("the statements should write the batch");
+                };
+                assert!(ids.check(&appeals).is_ok());
+                tx.commit().await.unwrap();
+                ids.appeals(&appeals)
+            }
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_batch_larger_than_one_statement_is_written_together() {
                 let Some((store, scratch)) = <$store>::scratch().await else { return };
                 let executor = reference(&store).await;
                 // 3 × 100 questions and 3 + 300 timeline entries: more rows than one
-                // multi-row INSERT takes, so each table gets two statements.
-                let big = || {
-                    let mut a = appeal(2026, "water.no_cold_water", Some(executor));
-                    a.questions = (0..100).map(|_| a.questions[0].clone()).collect();
+                // multi-row INSERT takes, so each table gets two statements; some questions
+                // are routed and some not, and the years differ.
+                let big = |year| {
+                    let mut a = appeal(year, "water.no_cold_water", Some(executor));
+                    a.questions = (0..100)
+                        .map(|i| {
+                            let mut q = a.questions[0].clone();
+                            if i % 3 == 1 {
+                                q.assignment = None;
+                            }
+                            q
+                        })
+                        .collect();
                     a
                 };
                 assert!(300 > ROWS_PER_INSERT);
-                let Ok(saved) = together(&store, vec![big(), big(), big()]).await else {
+                let Ok(saved) = together(&store, vec![big(2026), big(2027), big(2026)]).await
+                else {
                     panic!("the batch should be written in one piece");
                 };
-                for (i, appeal) in saved.into_iter().enumerate() {
-                    assert_eq!(appeal.reg_no.seq, u32::try_from(i + 1).unwrap());
+                let shared = statements(&store, vec![big(2027), big(2026)]).await;
+                let numbers: Vec<String> =
+                    saved.iter().chain(&shared).map(|a| a.reg_no.to_string()).collect();
+                assert_eq!(
+                    numbers,
+                    ["2026-000001", "2027-000001", "2026-000002", "2027-000002", "2026-000003"]
+                );
+                for appeal in saved.into_iter().chain(shared) {
                     assert_eq!(appeal.questions.len(), 100);
                     assert_eq!(store.appeal(appeal.id).await.unwrap(), appeal);
-                    assert_eq!(store.timeline(appeal.id).await.unwrap().len(), 101);
+                    let timeline = store.timeline(appeal.id).await.unwrap();
+                    let mut expected = vec![(TL_REGISTERED.to_string(), None)];
+                    for q in &appeal.questions {
+                        for s in &q.assignments {
+                            expected.push((TL_ASSIGNED.to_string(), Some(s.id)));
+                        }
+                    }
+                    let got: Vec<_> =
+                        timeline.into_iter().map(|e| (e.kind, e.assignment_id)).collect();
+                    assert_eq!(got, expected);
                 }
                 // A failing registration makes the whole attempt roll back, for the fallback.
                 let bad = appeal(2026, "no.such", Some(executor));
-                let attempt = together(&store, vec![big(), bad]).await;
+                let attempt = together(&store, vec![big(2026), bad]).await;
                 assert!(matches!(attempt, Err(Together::Retry(_))));
-                assert_eq!(store.count_appeals().await.unwrap(), 3);
+                assert_eq!(store.count_appeals().await.unwrap(), 5);
                 scratch.finish().await;
             }
 

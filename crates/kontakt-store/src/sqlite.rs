@@ -78,6 +78,15 @@ impl SqliteStore {
     pub(crate) fn registrar_pool(&self) -> &SqlitePool {
         &self.writer
     }
+
+    /// Writes a batch of registrations inside the batch writer's transaction: a few
+    /// multi-row statements (SQLite runs in-process, so a statement costs no round trip).
+    async fn insert_batch(
+        conn: &mut sqlx::SqliteConnection,
+        appeals: &[&crate::model::NewAppeal],
+    ) -> Result<crate::sql::BatchIds, crate::sql::Together> {
+        Self::insert_batch_statements(conn, appeals).await
+    }
 }
 
 #[cfg(test)]

@@ -199,6 +199,111 @@ pub struct CallCounts {
     pub abandoned: i64,
 }
 
+/// The most buckets [`CallLog::call_intraday`] returns (a range that needs more is cut at the
+/// last one): a year of hours, or a month of 15-minute intervals with room to spare.
+pub const MAX_INTRADAY_BUCKETS: usize = 10_000;
+
+/// Inbound calls of one interval, counted in the interval in which they *started*.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IntradayBucket {
+    /// The interval's first instant; it lasts `bucket_secs` (the last one may end earlier, at
+    /// the range's end).
+    pub start: DateTime<Utc>,
+    /// Inbound calls that reached a queue (an operator could have taken them). Calls that
+    /// ended in the menu, and callbacks Kontakt dialled, are not offered.
+    pub offered: i64,
+    /// Of the offered, those an operator answered.
+    pub answered: i64,
+    /// Of the offered, those whose caller hung up while waiting or ringing (short abandons
+    /// included).
+    pub abandoned: i64,
+}
+
+/// Calls an operator answered in the range (inbound and callbacks alike).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentAnswered {
+    pub user_id: Id,
+    pub answered: i64,
+}
+
+/// What [`CallLog::call_intraday`] counts over a range.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CallIntraday {
+    /// One per interval from the range's start, in order, empty intervals included.
+    pub buckets: Vec<IntradayBucket>,
+    /// Operators with at least one answered call, by user id.
+    pub agents: Vec<AgentAnswered>,
+}
+
+/// Puts calls into intervals: what both backends run on the rows they read, so the
+/// interval arithmetic (which SQLite and PostgreSQL spell differently) exists once.
+pub(crate) fn bucket_calls(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket_secs: u32,
+    rows: impl IntoIterator<Item = IntradayRow>,
+) -> CallIntraday {
+    if bucket_secs == 0 || to <= from {
+        return CallIntraday::default();
+    }
+    let width = i64::from(bucket_secs);
+    let span = (to - from).num_seconds();
+    // Whole intervals, plus one for a remainder (or a sub-second range).
+    let count = usize::try_from((span + width - 1) / width).unwrap_or(0).max(1);
+    let count = count.min(MAX_INTRADAY_BUCKETS);
+    let mut buckets: Vec<IntradayBucket> = (0..count)
+        .map(|i| IntradayBucket {
+            start: from + chrono::Duration::seconds(width.saturating_mul(i as i64)),
+            offered: 0,
+            answered: 0,
+            abandoned: 0,
+        })
+        .collect();
+    let mut agents = std::collections::BTreeMap::<Id, i64>::new();
+    for r in rows {
+        if r.started_at < from || r.started_at >= to {
+            continue;
+        }
+        let connected = r.connected_at.is_some();
+        if connected && let Some(agent) = r.agent_user_id {
+            *agents.entry(agent).or_default() += 1;
+        }
+        let Some(b) = usize::try_from((r.started_at - from).num_seconds() / width)
+            .ok()
+            .and_then(|i| buckets.get_mut(i))
+        else {
+            continue;
+        };
+        if r.direction != "inbound" || r.queued_at.is_none() {
+            continue;
+        }
+        b.offered += 1;
+        if connected {
+            b.answered += 1;
+        } else if r.end_reason.as_deref() == Some("abandoned") {
+            b.abandoned += 1;
+        }
+    }
+    CallIntraday {
+        buckets,
+        agents: agents
+            .into_iter()
+            .map(|(user_id, answered)| AgentAnswered { user_id, answered })
+            .collect(),
+    }
+}
+
+/// The columns [`bucket_calls`] needs of one call.
+#[derive(sqlx::FromRow)]
+pub(crate) struct IntradayRow {
+    started_at: DateTime<Utc>,
+    direction: String,
+    queued_at: Option<DateTime<Utc>>,
+    connected_at: Option<DateTime<Utc>>,
+    end_reason: Option<String>,
+    agent_user_id: Option<i64>,
+}
+
 /// The call-record half of the store; every `Store` is one.
 pub trait CallLog: Send + Sync {
     /// Applies the operations in order, in one transaction. `Update`, `Step` and `Link` on a
@@ -216,6 +321,16 @@ pub trait CallLog: Send + Sync {
     /// The most recent calls (without steps), newest first.
     fn recent_calls(&self, limit: i64) -> StoreFuture<'_, Vec<CallRecord>>;
     fn call_counts(&self) -> StoreFuture<'_, CallCounts>;
+    /// Calls that started in `[from, to)`, per interval of `bucket_secs` from `from`
+    /// (see [`IntradayBucket`] for what is counted), and the answered calls per operator.
+    /// An empty or reversed range, or `bucket_secs` 0, gives no buckets. The work is one
+    /// read of the range's rows through the `started_at` index.
+    fn call_intraday(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket_secs: u32,
+    ) -> StoreFuture<'_, CallIntraday>;
     /// Which of these channel UUIDs have a record (any node).
     fn calls_known<'a>(&'a self, uuids: &'a [String]) -> StoreFuture<'a, Vec<String>>;
 }
@@ -534,6 +649,28 @@ macro_rules! call_log {
                         other_outcome: row.4,
                         abandoned: row.5,
                     })
+                })
+            }
+
+            fn call_intraday(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+                bucket_secs: u32,
+            ) -> StoreFuture<'_, CallIntraday> {
+                Box::pin(async move {
+                    if bucket_secs == 0 || to <= from {
+                        return Ok(CallIntraday::default());
+                    }
+                    let rows: Vec<IntradayRow> = sqlx::query_as(
+                        "SELECT started_at, direction, queued_at, connected_at, end_reason, \
+                         agent_user_id FROM calls WHERE started_at >= $1 AND started_at < $2",
+                    )
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(self.reader())
+                    .await?;
+                    Ok(bucket_calls(from, to, bucket_secs, rows))
                 })
             }
 

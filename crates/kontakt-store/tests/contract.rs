@@ -117,6 +117,7 @@ contract!(
     audit_log_keeps_entries,
     call_records_replay_idempotently,
     call_ops_on_unknown_calls_apply_nothing,
+    call_intraday_counts_per_interval,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------
@@ -843,4 +844,93 @@ async fn call_ops_on_unknown_calls_apply_nothing(store: Arc<dyn Store>) {
     let live = store.calls_in_status(CallStatus::Live, Some("fs1")).await.unwrap();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].link, None);
+}
+
+/// One call's ops for the intraday test: opened at `at` (inbound unless `callback`), queued
+/// unless `queued` is false, then answered by `agent` or ended with `end_reason`.
+fn intraday_call(
+    uuid: &str,
+    at: DateTime<Utc>,
+    callback: bool,
+    queued: bool,
+    agent: Option<i64>,
+    end_reason: Option<&str>,
+) -> Vec<CallOp> {
+    let mut open = open_call(uuid, at);
+    if let CallOp::Open(n) = &mut open
+        && callback
+    {
+        n.direction = "callback".into();
+    }
+    let set = CallUpdate {
+        queue: queued.then(|| "general".to_string()),
+        queued_at: queued.then_some(at + Duration::seconds(10)),
+        agent_user_id: agent,
+        connected_at: agent.map(|_| at + Duration::seconds(30)),
+        end_reason: end_reason.map(str::to_string),
+        ..Default::default()
+    };
+    vec![open, CallOp::Update { key: call_key(uuid), set }]
+}
+
+async fn call_intraday_counts_per_interval(store: Arc<dyn Store>) {
+    // Midnight in Kyiv (UTC+2 in early March) to the next one: 96 quarter hours.
+    let from = t("2026-03-01T22:00:00Z");
+    let to = from + Duration::hours(24);
+    let quarter = Duration::minutes(15);
+    let micro = Duration::microseconds(1);
+    let mut ops = Vec::new();
+    // Interval 0: one answered at its very first instant, one abandoned at its very last.
+    ops.extend(intraday_call("a", from, false, true, Some(7), None));
+    ops.extend(intraday_call("b", from + quarter - micro, false, true, None, Some("abandoned")));
+    // Interval 1: one still waiting (offered only); one that ended in the menu (not offered).
+    ops.extend(intraday_call("c", from + quarter, false, true, None, None));
+    ops.extend(intraday_call(
+        "d",
+        from + quarter + Duration::milliseconds(500),
+        false,
+        false,
+        None,
+        Some("ended_in_ivr"),
+    ));
+    // A callback: not offered, but its operator answered it.
+    ops.extend(intraday_call("e", from + quarter + quarter, true, true, Some(8), None));
+    // The last interval, and two calls just outside the range.
+    ops.extend(intraday_call("h", to - micro, false, true, Some(7), None));
+    ops.extend(intraday_call("f", from - micro, false, true, Some(7), None));
+    ops.extend(intraday_call("g", to, false, true, Some(8), Some("abandoned")));
+    store.apply_call_ops(&ops).await.unwrap();
+
+    let day = store.call_intraday(from, to, 900).await.unwrap();
+    assert_eq!(day.buckets.len(), 96);
+    for (i, b) in day.buckets.iter().enumerate() {
+        assert_eq!(b.start, from + quarter * i32::try_from(i).unwrap(), "interval {i}");
+        let counts = (b.offered, b.answered, b.abandoned);
+        let expected = match i {
+            0 => (2, 1, 1),
+            1 => (1, 0, 0),
+            95 => (1, 1, 0),
+            _ => (0, 0, 0),
+        };
+        assert_eq!(counts, expected, "interval {i}");
+    }
+    assert_eq!(
+        day.agents,
+        [AgentAnswered { user_id: 7, answered: 2 }, AgentAnswered { user_id: 8, answered: 1 }]
+    );
+
+    // A range that is not a whole number of intervals ends with a short one.
+    let part = store.call_intraday(from, from + Duration::minutes(20), 900).await.unwrap();
+    let starts: Vec<_> = part.buckets.iter().map(|b| b.start).collect();
+    assert_eq!(starts, [from, from + quarter]);
+    assert_eq!(part.buckets[1].offered, 1, "c only: the callback e starts after the range");
+    assert_eq!(part.agents, [AgentAnswered { user_id: 7, answered: 1 }]);
+
+    // Nothing to count: no error, no intervals.
+    assert_eq!(store.call_intraday(to, from, 900).await.unwrap(), CallIntraday::default());
+    assert_eq!(store.call_intraday(from, from, 900).await.unwrap(), CallIntraday::default());
+    assert_eq!(store.call_intraday(from, to, 0).await.unwrap(), CallIntraday::default());
+    // A huge range is cut, not refused.
+    let long = store.call_intraday(from, from + Duration::days(3650), 60).await.unwrap();
+    assert_eq!(long.buckets.len(), MAX_INTRADAY_BUCKETS);
 }

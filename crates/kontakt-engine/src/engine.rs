@@ -129,6 +129,12 @@ pub enum Command {
         user: Id,
         hold: bool,
     },
+    /// The operator ends their call from the desk (as if they had put the phone down).
+    Hangup {
+        user: Id,
+        /// The call the operator means: a stale click never ends the next call.
+        call: String,
+    },
     Transfer {
         user: Id,
         target: String,
@@ -1879,6 +1885,35 @@ impl Engine {
                     &node,
                     format!("uuid_hold {}{target}", if hold { "" } else { "off " }),
                 );
+                Ok(Reply::Done)
+            }
+            Command::Hangup { user, call } => {
+                let a = self.agent_of(user)?;
+                let c = self.talking_call(a)?;
+                if c.key.uuid != call {
+                    return Err(CommandError::NotYourCall);
+                }
+                let uuid = c.key.uuid.clone();
+                let node = c.key.node.clone();
+                let agent_leg = c.agent_leg.clone();
+                let citizen = c.citizen_leg.clone().unwrap_or_else(|| uuid.clone());
+                self.step(&uuid, "hangup_requested", serde_json::json!({"by": user}));
+                let mut cmds = Vec::new();
+                if let Some(c) = self.calls.get_mut(&uuid) {
+                    c.operator_hung_up = true;
+                    // The call's own task hangs the citizen up when it has one; a call whose
+                    // socket is lost (or a callback) is ended through the control connection.
+                    match &c.cmds {
+                        Some(tx) if c.callback_to.is_none() => {
+                            let _ = tx.send(CallCmd::Hangup("NORMAL_CLEARING".into()));
+                        }
+                        _ => cmds.push(format!("uuid_kill {citizen} NORMAL_CLEARING")),
+                    }
+                }
+                if let Some(leg) = agent_leg {
+                    cmds.push(format!("uuid_kill {leg} NORMAL_CLEARING"));
+                }
+                self.switch_api_seq(&node, cmds);
                 Ok(Reply::Done)
             }
             Command::Transfer { user, target } => {

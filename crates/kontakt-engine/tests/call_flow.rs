@@ -620,3 +620,37 @@ async fn hold_is_reported_and_counted() {
     assert!(r.hold_ms.unwrap() >= 250, "{r:?}");
     assert!(r.steps.iter().any(|s| s.kind == "hold") && r.steps.iter().any(|s| s.kind == "unhold"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_hangs_up_from_the_desk_and_wraps_up() {
+    let c = center(vec![("1001", answer_after(0.1))], |_| {}).await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    ready(&c, op).await;
+    // Without the desk's hang-up, this caller would talk for a minute.
+    let mut sc = call("0501112277", &["1", "2"]);
+    sc.talk_secs = Some(60.0);
+    let uuid = c.emu.place_call(&sc);
+    // Nothing to hang up before the call is connected.
+    let early = c.engine.command(Command::Hangup { user: op, call: uuid.clone() }).await;
+    assert!(matches!(early, Err(CommandError::NoLiveCall)), "{early:?}");
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::ScreenPop(_)));
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Connected { .. }));
+    let other = c.engine.command(Command::Hangup { user: op, call: "someone-else".into() }).await;
+    assert!(matches!(other, Err(CommandError::NotYourCall)), "{other:?}");
+    c.engine.command(Command::Hangup { user: op, call: uuid.clone() }).await.unwrap();
+    assert!(
+        matches!(next_for(&mut feed, op).await, OperatorEvent::Ended { wrap_up: true, .. }),
+        "the operator is in wrap-up after hanging up"
+    );
+    let r = record_of(&c, &uuid, |r| r.status == CallStatus::Ended).await;
+    assert_eq!(r.hangup_side.as_deref(), Some("operator"), "{r:?}");
+    assert_eq!(r.end_reason.as_deref(), Some("completed"));
+    assert!(r.steps.iter().any(|s| s.kind == "hangup_requested"));
+    within("both legs gone from the switch", 5, async {
+        while c.emu.channels().iter().any(|ch| ch.uuid == uuid || ch.name.contains("1001")) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}

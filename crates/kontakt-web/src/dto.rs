@@ -656,6 +656,13 @@ pub struct HoldRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct HangupRequest {
+    /// The UUID of the call to end (the one the desk shows as connected).
+    pub call: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     /// A code from the desk's directory.
     pub target: String,

@@ -13,8 +13,8 @@ use crate::AppState;
 use crate::access::Permission;
 use crate::auth::Caller;
 use crate::dto::{
-    AgentStateRequest, DeskDto, HoldRequest, LinkRequest, LinkResponse, StateRequest,
-    TransferRequest,
+    AgentStateRequest, DeskDto, HangupRequest, HoldRequest, LinkRequest, LinkResponse,
+    StateRequest, TransferRequest,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
@@ -234,6 +234,24 @@ pub(crate) async fn hold(
     caller.require(Permission::Desk)?;
     let engine = engine(&state)?;
     command(engine, Command::Hold { user: caller.user.id, hold: req.hold }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/desk/hangup", tag = "desk", request_body = HangupRequest,
+    responses((status = 204, description = "sent to the switch; the feed says `ended` (with `wrap_up`) when the call is down"),
+        (status = 400, description = "not a call UUID", body = crate::error::ErrorBody),
+        (status = 403, description = "that call is not the operator's call in conversation (`not_your_call`)", body = crate::error::ErrorBody),
+        (status = 409, description = "no call in conversation (`no_live_call`)", body = crate::error::ErrorBody),
+        (status = 503, description = "telephony is not configured or not running", body = crate::error::ErrorBody)))]
+pub(crate) async fn hangup(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<HangupRequest>,
+) -> ApiResult<StatusCode> {
+    caller.require(Permission::Desk)?;
+    let engine = engine(&state)?;
+    let call = call_uuid(req.call)?;
+    command(engine, Command::Hangup { user: caller.user.id, call }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -61,6 +61,7 @@ pub(crate) fn router() -> Router<WebState> {
         .route("/api/v1/desk/state", post(set_desk_state))
         .route("/api/v1/desk/calls/{uuid}/link", post(link_call))
         .route("/api/v1/desk/hold", post(hold))
+        .route("/api/v1/desk/hangup", post(hangup))
         .route("/api/v1/desk/transfer", post(transfer))
         .route("/api/v1/wallboard", get(get_wallboard))
         .route("/api/v1/wallboard/agents/{user_id}/state", post(force_agent_state))

@@ -633,6 +633,10 @@ async fn supervisors_and_operators_act_on_live_calls(env: &Env) {
         "{}",
         r.body
     );
+    // Hanging up needs a conversation too.
+    let r =
+        http(c.addr, "POST", "/api/v1/desk/hangup", Some(&a), Some(json!({"call": uuid}))).await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (409, Some("no_live_call")));
     // The operator takes it: the screen-pop says where it waited and how urgent it is.
     http(c.addr, "POST", "/api/v1/desk/state", Some(&a), Some(json!({"state": "ready"})))
         .await

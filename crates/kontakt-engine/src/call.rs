@@ -107,6 +107,12 @@ pub async fn run_call(engine: EngineHandle, mut call: Call) {
         prompts,
         language,
         cmds: cmd_rx,
+        // Only a caller whose number we know can be called back.
+        callback_offer: ident
+            .e164
+            .as_ref()
+            .and(cfg.callback_offer_after_secs)
+            .map(Duration::from_secs),
     };
     let mut script: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(script.run(resume));
     let mut script_done = false;
@@ -214,6 +220,8 @@ struct Script {
     prompts: String,
     language: String,
     cmds: mpsc::UnboundedReceiver<CallCmd>,
+    /// After this long in the queue the caller is offered a callback that keeps their place.
+    callback_offer: Option<Duration>,
 }
 
 impl Script {
@@ -382,7 +390,32 @@ impl Script {
         let mut reserved = false;
         let mut connected = false;
         let mut resume_at: Option<tokio::time::Instant> = Some(tokio::time::Instant::now());
+        let mut offer_at = self.callback_offer.map(|d| tokio::time::Instant::now() + d);
+        // The callback offer is what plays now (its digits are read when it completes).
+        let mut offering = false;
         loop {
+            if offer_at.is_some_and(|t| t <= tokio::time::Instant::now()) {
+                offer_at = None;
+                if !reserved && !connected {
+                    if current.is_some() {
+                        let _ = self.control.api(&format!("uuid_break {}", self.uuid)).await;
+                        if let Some(f) = current.take() {
+                            let _ = f.await;
+                        }
+                    }
+                    let c = self.control.clone();
+                    let arg = format!(
+                        "1 1 1 {} # {} silence_stream://250 kontakt_callback_choice \\d",
+                        self.cfg.digit_timeout_secs * 1000,
+                        self.prompt("callback-offer"),
+                    );
+                    current = Some(Box::pin(async move {
+                        c.execute("play_and_get_digits", Some(&arg)).await
+                    }));
+                    offering = true;
+                    resume_at = None;
+                }
+            }
             if current.is_none()
                 && !connected
                 && resume_at.is_some_and(|t| t <= tokio::time::Instant::now())
@@ -392,8 +425,12 @@ impl Script {
                 current = Some(Box::pin(async move { c.execute("playback", Some(&moh)).await }));
                 resume_at = None;
             }
+            let wake = match (resume_at, offer_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let timer = async {
-                match resume_at {
+                match wake {
                     Some(t) => tokio::time::sleep_until(t).await,
                     None => std::future::pending().await,
                 }
@@ -410,6 +447,20 @@ impl Script {
                     if matches!(r, Err(kontakt_switch::Error::Hangup { .. }) | Err(kontakt_switch::Error::ConnectionLost { .. })) {
                         return;
                     }
+                    if std::mem::take(&mut offering) {
+                        let chose = r.as_ref().ok().and_then(|ev| ev.var("kontakt_callback_choice"))
+                            == Some(self.cfg.callback_offer_digit.as_str());
+                        if chose && !reserved && !connected {
+                            // The engine answers with the confirmation and the hang-up, or,
+                            // when an operator was reserved meanwhile, lets the music resume.
+                            let _ = self.engine.tx.send(EngineEvent::Channel {
+                                uuid: self.uuid.clone(),
+                                ev: ChannelEvent::CallbackChosen,
+                            });
+                            resume_at = Some(tokio::time::Instant::now() + Duration::from_millis(1500));
+                            continue;
+                        }
+                    }
                     // While an operator is being rung the bridge may be what stopped the
                     // music: give the engine a moment before starting it again.
                     let pause = if reserved { Duration::from_millis(1500) } else { Duration::ZERO };
@@ -419,7 +470,7 @@ impl Script {
                 cmd = self.cmds.recv() => {
                     let Some(cmd) = cmd else { return };
                     match cmd {
-                        CallCmd::Announce { position, ewt_ms } if !reserved && !connected => {
+                        CallCmd::Announce { position, ewt_ms } if !reserved && !connected && !offering => {
                             let file = self.announcement(position, ewt_ms);
                             if current.is_some() {
                                 let _ = self.control.api(&format!("uuid_break {}", self.uuid)).await;

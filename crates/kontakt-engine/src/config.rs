@@ -45,6 +45,11 @@ pub struct EngineConfig {
     pub recording: RecordingConfig,
     /// A caller who hung up after waiting at least this long gets a callback task.
     pub abandoned_callback_after_secs: Option<u64>,
+    /// After this long in the queue a caller whose number is known hears the
+    /// `callback-offer` prompt once: pressing `callback_offer_digit` turns the wait into a
+    /// queued callback that keeps their place. No offer when unset.
+    pub callback_offer_after_secs: Option<u64>,
+    pub callback_offer_digit: String,
     /// Blind-transfer targets: executors' dispatch lines and emergency services.
     pub directory: Vec<TransferTarget>,
     /// How callbacks dial a citizen: `{number}` is replaced by the E.164 number.
@@ -118,6 +123,8 @@ impl Default for EngineConfig {
             ],
             recording: RecordingConfig::default(),
             abandoned_callback_after_secs: Some(30),
+            callback_offer_after_secs: Some(90),
+            callback_offer_digit: "1".into(),
             directory: vec![
                 TransferTarget::new("101", "Пожежна служба / Fire", "101"),
                 TransferTarget::new("103", "Швидка допомога / Ambulance", "103"),
@@ -290,6 +297,8 @@ pub enum ConfigError {
     NoLanguage,
     #[error("callback_dial must contain {{number}}")]
     CallbackDial,
+    #[error("callback_offer_digit {0:?} must be one digit 0-9")]
+    CallbackOfferDigit(String),
     #[error("the router refused the queues or operators: {0}")]
     Router(String),
 }
@@ -302,6 +311,10 @@ impl EngineConfig {
         }
         if !self.callback_dial.contains("{number}") {
             return Err(ConfigError::CallbackDial);
+        }
+        let d = &self.callback_offer_digit;
+        if d.len() != 1 || !d.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::CallbackOfferDigit(d.clone()));
         }
         let mut names = std::collections::HashSet::new();
         for q in &self.queues {
@@ -369,6 +382,8 @@ mod tests {
         let mut c = EngineConfig::default();
         c.menu[1].digit = "1".into();
         assert_eq!(c.validate(), Err(ConfigError::DuplicateDigit("1".into())));
+        let c = EngineConfig { callback_offer_digit: "#".into(), ..Default::default() };
+        assert!(matches!(c.validate(), Err(ConfigError::CallbackOfferDigit(_))));
         let c = EngineConfig { callback_dial: "sofia/gateway/x/".into(), ..Default::default() };
         assert_eq!(c.validate(), Err(ConfigError::CallbackDial));
     }

@@ -82,6 +82,8 @@ pub enum ChannelEvent {
     Unbridged,
     Held(bool),
     Recording(String),
+    /// The waiting caller pressed the digit that turns their wait into a callback.
+    CallbackChosen,
     /// The call's socket closed.
     Gone,
 }
@@ -1019,6 +1021,22 @@ impl Engine {
         match ev {
             ChannelEvent::Hangup { cause } => self.caller_gone(uuid, &cause),
             ChannelEvent::Gone => self.detached(uuid),
+            ChannelEvent::CallbackChosen => {
+                // Only a call still waiting: one an operator was reserved for meanwhile goes
+                // on to the operator (the caller's task resumes the music if it must).
+                let Some(c) = self.calls.get(uuid) else { return };
+                let (Some(acd), Phase::Queued, Some(_)) = (c.acd, c.phase, c.info.caller.as_ref())
+                else {
+                    return;
+                };
+                if self.router.handle(Input::CallbackRequested { call: acd }, now)
+                    == Handled::Applied
+                {
+                    self.metrics.callbacks_created.fetch_add(1, Ordering::Relaxed);
+                    self.step(uuid, "callback_chosen", serde_json::json!({"in_queue": true}));
+                    self.becomes_callback(uuid);
+                }
+            }
             ChannelEvent::Bridged { other } => {
                 self.step(uuid, "bridged", serde_json::json!({"other": other}));
             }
@@ -1605,16 +1623,7 @@ impl Engine {
                             self.update(&key, CallUpdate { queue: name, ..Default::default() });
                         }
                     }
-                    OverflowAction::Callback => {
-                        if let Some(c) = self.calls.get_mut(&uuid) {
-                            if let Some(tx) = &c.cmds {
-                                let _ =
-                                    tx.send(CallCmd::PlayAndHangup("callback-confirmed".into()));
-                            }
-                            c.callback_to = c.info.caller.clone();
-                            c.cmds = None;
-                        }
-                    }
+                    OverflowAction::Callback => self.becomes_callback(&uuid),
                     OverflowAction::Message(prompt) | OverflowAction::Voicemail(prompt) => {
                         if let Some(tx) = self.calls.get(&uuid).and_then(|c| c.cmds.as_ref()) {
                             let _ = tx.send(CallCmd::PlayAndHangup(prompt));
@@ -1636,6 +1645,18 @@ impl Engine {
                 let _ = self.feed_sup.send(Arc::new(SupervisorMsg::Agent(view)));
             }
             Output::QueueLog(_) => {}
+        }
+    }
+
+    /// A waiting call the router now holds as a queued callback (keeping its place): the
+    /// caller hears the confirmation and is hung up; the router dials them back later.
+    fn becomes_callback(&mut self, uuid: &str) {
+        if let Some(c) = self.calls.get_mut(uuid) {
+            if let Some(tx) = &c.cmds {
+                let _ = tx.send(CallCmd::PlayAndHangup("callback-confirmed".into()));
+            }
+            c.callback_to = c.info.caller.clone();
+            c.cmds = None;
         }
     }
 

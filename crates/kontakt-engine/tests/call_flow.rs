@@ -654,3 +654,39 @@ async fn the_operator_hangs_up_from_the_desk_and_wraps_up() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_caller_takes_the_callback_offer_and_keeps_their_place() {
+    let c = center(vec![("1001", answer_after(0.1))], |cfg| {
+        cfg.callback_offer_after_secs = Some(1);
+        cfg.callback_dial = "user/{number}".into();
+    })
+    .await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    // Language, housing queue, then "1" at the callback offer.
+    let first = c.emu.place_call(&call("0505550001", &["1", "2", "1"]));
+    let r = record_of(&c, &first, |r| r.steps.iter().any(|s| s.kind == "queued")).await;
+    assert_eq!(r.connected_at, None);
+    // A second caller queues behind and never takes the offer (presses nothing).
+    let second = c.emu.place_call(&call("0505550002", &["1", "2"]));
+    let r = record_of(&c, &first, |r| r.steps.iter().any(|s| s.kind == "callback_chosen")).await;
+    let chosen = r.steps.iter().position(|s| s.kind == "callback_chosen").unwrap();
+    assert!(r.steps[..chosen].iter().any(|s| s.kind == "queued"), "{r:?}");
+    // The first caller is off the line; the second still waits.
+    within("the first caller to hang up after the confirmation", 10, async {
+        while c.emu.channels().iter().any(|ch| ch.uuid == first) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(c.emu.channels().iter().any(|ch| ch.uuid == second));
+    // The operator becomes free: the callback kept its place ahead of the second caller.
+    ready(&c, op).await;
+    let OperatorEvent::ScreenPop(pop) = next_for(&mut feed, op).await else { panic!() };
+    assert_eq!((pop.call.as_str(), pop.kind.as_str()), (first.as_str(), "callback"));
+    assert_eq!(pop.caller.as_deref(), Some("+380505550001"));
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Connected { .. }));
+    let r = record_of(&c, &first, |r| r.connected_at.is_some()).await;
+    assert!(r.steps.iter().any(|s| s.kind == "callback_dial"), "{r:?}");
+}

@@ -754,6 +754,52 @@ impl From<kontakt_engine::feed::SupervisorSnapshot> for WallboardDto {
     }
 }
 
+/// One quarter hour of the day: inbound calls that *started* in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct IntradayBucketDto {
+    /// The interval's first instant (UTC); it lasts `bucket_secs`.
+    pub start: DateTime<Utc>,
+    /// Inbound calls that reached a queue. Calls that ended in the menu, and callbacks
+    /// Kontakt dialled, are not offered.
+    pub offered: i64,
+    /// Of the offered, those an operator answered.
+    pub answered: i64,
+    /// Of the offered, those whose caller hung up while waiting or ringing (short abandons
+    /// included, unlike the router's abandon rate).
+    pub abandoned: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AgentAnsweredDto {
+    pub user_id: i64,
+    /// Calls (inbound and callbacks) this operator answered that day.
+    pub answered: i64,
+}
+
+/// The day so far, from the call records: what the wall board's intraday chart draws, and
+/// each operator's calls of the day.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct IntradayDto {
+    /// The calendar day in Kyiv, YYYY-MM-DD.
+    pub date: String,
+    /// Always Europe/Kyiv: the day runs from its midnight to the next (23 or 25 hours on the
+    /// days the clocks change).
+    pub time_zone: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub bucket_secs: u32,
+    /// Every interval of the day in order, empty and future ones included.
+    pub buckets: Vec<IntradayBucketDto>,
+    /// Sums of the buckets.
+    pub offered: i64,
+    pub answered: i64,
+    pub abandoned: i64,
+    /// Operators who answered at least one call that day, by user id.
+    pub agents: Vec<AgentAnsweredDto>,
+    /// When this was read.
+    pub at: DateTime<Utc>,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveCallRequest {

@@ -64,6 +64,7 @@ pub(crate) fn router() -> Router<WebState> {
         .route("/api/v1/desk/hangup", post(hangup))
         .route("/api/v1/desk/transfer", post(transfer))
         .route("/api/v1/wallboard", get(get_wallboard))
+        .route("/api/v1/wallboard/intraday", get(get_intraday))
         .route("/api/v1/wallboard/agents/{user_id}/state", post(force_agent_state))
         .route("/api/v1/wallboard/calls/{uuid}/queue", post(move_call))
         .route("/api/v1/wallboard/calls/{uuid}/priority", post(set_priority))

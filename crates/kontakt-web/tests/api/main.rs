@@ -10,5 +10,6 @@ mod authz;
 mod bad_input;
 mod concurrency;
 mod e2e;
+mod intraday;
 mod openapi;
 mod telephony;

@@ -316,6 +316,23 @@ cp deploy/postgresql/kontakt-backup.timer "$unit_dir/"
 verify() { local out; out="$(systemd-analyze verify "$@" 2>&1)"; local rc=$?; echo "$out"; [[ $rc -eq 0 && -z "$out" ]]; }
 check "systemd-analyze verify kontakt.service" verify "$unit_dir/kontakt.service"
 check "systemd-analyze verify kontakt-backup.service + .timer" verify "$unit_dir/kontakt-backup.service" "$unit_dir/kontakt-backup.timer"
+cp deploy/freeswitch/kontakt-recordings-cleanup.service deploy/freeswitch/kontakt-recordings-cleanup.timer "$unit_dir/"
+check "systemd-analyze verify kontakt-recordings-cleanup.service + .timer" verify "$unit_dir/kontakt-recordings-cleanup.service" "$unit_dir/kontakt-recordings-cleanup.timer"
+recordings_cleanup_drill() {
+  # The unit's own find commands, run on a scratch tree: old audio and its emptied day
+  # directories go; new audio, other files and voicemail/ stay.
+  local d="$work/recordings" u=deploy/freeswitch/kontakt-recordings-cleanup.service
+  rm -rf "$d"; mkdir -p "$d/2026/01/02" "$d/voicemail/2026/01/03" "$d/2026/11/29"
+  touch -d '120 days ago' "$d/2026/01/02/a.wav" "$d/voicemail/2026/01/03/b.WAV" "$d/2026/01/02/notes.txt"
+  touch "$d/2026/11/29/c.wav"
+  local start post
+  start=$(sed -n 's/^ExecStart=//p' "$u" | sed "s#\${RECORDINGS}#$d#g; s#\${RETENTION_DAYS}#90#g")
+  post=$(sed -n 's/^ExecStartPost=//p' "$u" | sed "s#\${RECORDINGS}#$d#g")
+  eval "$start" && eval "$post" || return 1
+  [[ ! -e "$d/2026/01/02/a.wav" && ! -e "$d/voicemail/2026" && -d "$d/voicemail" \
+     && -e "$d/2026/01/02/notes.txt" && -e "$d/2026/11/29/c.wav" ]] || { find "$d"; return 1; }
+}
+check "recordings cleanup: the unit's commands delete exactly the expired audio" recordings_cleanup_drill
 hardening() {
   local u=deploy/systemd/kontakt.service
   for kv in User=kontakt ProtectSystem=strict NoNewPrivileges=yes StateDirectory=kontakt ReadWritePaths=/var/lib/kontakt \

@@ -502,6 +502,19 @@ impl Script {
                             let _ = self.control.hangup(None).await;
                             return;
                         }
+                        CallCmd::Voicemail { prompt, file, max_secs } => {
+                            if current.is_some() {
+                                let _ = self.control.api(&format!("uuid_break {} all", self.uuid)).await;
+                            }
+                            let _ = self.play(&prompt).await;
+                            let _ = self.control.execute("playback", Some("tone_stream://%(400,0,800)")).await;
+                            // Silence (200 energy, 3 s) ends the message as the time limit does.
+                            let arg = format!("{file} {max_secs} 200 3");
+                            let _ = self.control.execute("record", Some(&arg)).await;
+                            let _ = self.play("goodbye").await;
+                            let _ = self.control.hangup(None).await;
+                            return;
+                        }
                         CallCmd::Hangup(cause) => {
                             let _ = self.control.hangup(Some(&cause)).await;
                             return;

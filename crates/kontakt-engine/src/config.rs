@@ -192,6 +192,59 @@ pub struct QueueSetup {
     pub sticky_wait_secs: u64,
     pub callback_attempts: u32,
     pub callback_retry_secs: u64,
+    /// What happens to calls this queue cannot take in time (none when unset).
+    pub overflow: Option<OverflowSetup>,
+}
+
+/// When a queue overflows and what becomes of the call. Any trigger that is set fires the
+/// one action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverflowSetup {
+    /// `callback` (hang up, keep the place as a queued callback), `voicemail` (the
+    /// `voicemail-greeting` prompt, then the caller's message is recorded and a callback
+    /// task made), `voicemail:<prompt>`, `message:<prompt>` (play and hang up) or
+    /// `queue:<name>` (move on, keeping the time waited).
+    pub action: String,
+    /// A waiting call overflows after this long.
+    #[serde(default)]
+    pub max_wait_secs: Option<u64>,
+    /// A new call overflows when this many already wait.
+    #[serde(default)]
+    pub max_waiting: Option<usize>,
+    /// A new call overflows when its estimated wait is longer.
+    #[serde(default)]
+    pub ewt_above_secs: Option<u64>,
+    /// A new call overflows (and waiting ones do when the last operator logs out) when no
+    /// operator of the queue is logged in.
+    #[serde(default)]
+    pub when_no_operators: bool,
+}
+
+/// [`OverflowSetup::action`], parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OverflowTo {
+    Callback,
+    Voicemail(String),
+    Message(String),
+    Queue(String),
+}
+
+impl OverflowSetup {
+    pub fn target(&self) -> Option<OverflowTo> {
+        let (kind, arg) = match self.action.split_once(':') {
+            Some((k, a)) if !a.is_empty() => (k, Some(a.to_owned())),
+            Some(_) => return None,
+            None => (self.action.as_str(), None),
+        };
+        Some(match (kind, arg) {
+            ("callback", None) => OverflowTo::Callback,
+            ("voicemail", a) => OverflowTo::Voicemail(a.unwrap_or("voicemail-greeting".into())),
+            ("message", Some(a)) => OverflowTo::Message(a),
+            ("queue", Some(a)) => OverflowTo::Queue(a),
+            _ => return None,
+        })
+    }
 }
 
 impl Default for QueueSetup {
@@ -205,6 +258,7 @@ impl Default for QueueSetup {
             sticky_wait_secs: 20,
             callback_attempts: 3,
             callback_retry_secs: 300,
+            overflow: None,
         }
     }
 }
@@ -237,8 +291,11 @@ pub struct RecordingConfig {
     pub enabled: bool,
     /// Directory on the FreeSWITCH node; files are `<dir>/<yyyy>/<mm>/<dd>/<uuid>.wav`.
     pub dir: String,
-    /// Kept for this many days (enforced by the deployment's cleanup timer).
+    /// Kept for this many days: Kontakt deletes older files when the directory is on its
+    /// own machine; a FreeSWITCH node elsewhere runs the cleanup timer in deploy/freeswitch.
     pub retention_days: u32,
+    /// Longest voicemail message a caller may leave (overflow action `voicemail`).
+    pub voicemail_max_secs: u32,
 }
 
 impl Default for RecordingConfig {
@@ -247,6 +304,7 @@ impl Default for RecordingConfig {
             enabled: true,
             dir: "/var/lib/freeswitch/recordings/kontakt".into(),
             retention_days: 90,
+            voicemail_max_secs: 120,
         }
     }
 }
@@ -297,6 +355,12 @@ pub enum ConfigError {
     NoLanguage,
     #[error("callback_dial must contain {{number}}")]
     CallbackDial,
+    #[error(
+        "queue {0:?}: overflow action {1:?} is not callback, voicemail[:prompt], message:<prompt> or queue:<name>"
+    )]
+    OverflowAction(String, String),
+    #[error("queue {0:?} overflows to queue {1:?}, which is not configured (or is itself)")]
+    OverflowQueue(String, String),
     #[error("callback_offer_digit {0:?} must be one digit 0-9")]
     CallbackOfferDigit(String),
     #[error("the router refused the queues or operators: {0}")]
@@ -320,6 +384,16 @@ impl EngineConfig {
         for q in &self.queues {
             if !names.insert(q.name.as_str()) {
                 return Err(ConfigError::DuplicateQueue(q.name.clone()));
+            }
+        }
+        for q in &self.queues {
+            let Some(o) = &q.overflow else { continue };
+            match o.target() {
+                None => return Err(ConfigError::OverflowAction(q.name.clone(), o.action.clone())),
+                Some(OverflowTo::Queue(t)) if t == q.name || !names.contains(t.as_str()) => {
+                    return Err(ConfigError::OverflowQueue(q.name.clone(), t));
+                }
+                Some(_) => {}
             }
         }
         if !names.contains(self.default_queue.as_str()) {
@@ -382,6 +456,28 @@ mod tests {
         let mut c = EngineConfig::default();
         c.menu[1].digit = "1".into();
         assert_eq!(c.validate(), Err(ConfigError::DuplicateDigit("1".into())));
+        let mut c = EngineConfig::default();
+        for (action, ok) in [
+            ("callback", true),
+            ("voicemail", true),
+            ("voicemail:vm-night", true),
+            ("message:closed", true),
+            ("queue:emergency", true),
+            ("queue:general", false),
+            ("queue:nope", false),
+            ("message:", false),
+            ("message", false),
+            ("voicemal", false),
+        ] {
+            c.queues[1].overflow = Some(OverflowSetup {
+                action: action.into(),
+                max_wait_secs: Some(600),
+                max_waiting: None,
+                ewt_above_secs: None,
+                when_no_operators: false,
+            });
+            assert_eq!(c.validate().is_ok(), ok, "{action}: {:?}", c.validate());
+        }
         let c = EngineConfig { callback_offer_digit: "#".into(), ..Default::default() };
         assert!(matches!(c.validate(), Err(ConfigError::CallbackOfferDigit(_))));
         let c = EngineConfig { callback_dial: "sofia/gateway/x/".into(), ..Default::default() };

@@ -24,7 +24,7 @@ use kontakt_switch::InboundClient;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::config::EngineConfig;
+use crate::config::{EngineConfig, OverflowTo};
 use crate::feed::*;
 use crate::journal::RecordWriter;
 use crate::metrics::Metrics;
@@ -102,6 +102,12 @@ pub enum CallCmd {
     Connected,
     /// Play this prompt and hang up.
     PlayAndHangup(String),
+    /// Play the greeting, record the caller's message into `file`, hang up.
+    Voicemail {
+        prompt: String,
+        file: String,
+        max_secs: u32,
+    },
     Hangup(String),
 }
 
@@ -550,13 +556,14 @@ pub fn start(setup: EngineSetup) -> Result<EngineHandle, crate::config::ConfigEr
     let (feed_ops, _) = broadcast::channel(4096);
     let (feed_sup, _) = broadcast::channel(1024);
     let metrics = Arc::new(Metrics::new(setup.writer.stats().clone()));
-    let mut queues = HashMap::new();
+    let queues: HashMap<String, QueueId> =
+        cfg.queues.iter().enumerate().map(|(i, q)| (q.name.clone(), QueueId(i as u32))).collect();
     let mut queue_names = Vec::new();
     let mut qcfgs = Vec::new();
     for (i, q) in cfg.queues.iter().enumerate() {
         let id = QueueId(i as u32);
-        queues.insert(q.name.clone(), id);
         queue_names.push(q.name.clone());
+        let overflow = q.overflow.as_ref();
         qcfgs.push(QueueConfig {
             id,
             name: q.name.clone(),
@@ -578,6 +585,17 @@ pub fn start(setup: EngineSetup) -> Result<EngineHandle, crate::config::ConfigEr
                 retry_delay_ms: q.callback_retry_secs * 1000,
             },
             steps: vec![RoutingStep { min_proficiency: 0, duration_ms: None }],
+            max_wait_ms: overflow.and_then(|o| o.max_wait_secs).map(|s| s * 1000),
+            max_len: overflow.and_then(|o| o.max_waiting),
+            ewt_threshold_ms: overflow.and_then(|o| o.ewt_above_secs).map(|s| s * 1000),
+            overflow_when_no_agents: overflow.is_some_and(|o| o.when_no_operators),
+            // validate() has checked every action and queue name.
+            overflow: overflow.and_then(|o| o.target()).and_then(|t| match t {
+                OverflowTo::Callback => Some(OverflowAction::Callback),
+                OverflowTo::Voicemail(p) => Some(OverflowAction::Voicemail(p)),
+                OverflowTo::Message(p) => Some(OverflowAction::Message(p)),
+                OverflowTo::Queue(n) => queues.get(&n).map(|q| OverflowAction::Queue(*q)),
+            }),
             ..QueueConfig::default()
         });
     }
@@ -659,6 +677,11 @@ pub fn start(setup: EngineSetup) -> Result<EngineHandle, crate::config::ConfigEr
         started_at: Utc::now(),
         noted_outside: Default::default(),
     };
+    crate::retention::spawn(
+        engine.cfg.recording.dir.clone(),
+        engine.cfg.recording.retention_days,
+        handle.metrics().clone(),
+    );
     tokio::spawn(engine.run(rx));
     Ok(handle)
 }
@@ -1126,6 +1149,12 @@ impl Engine {
                 if c.queue.is_none() {
                     set.ivr_ms = Some(now.since(c.started) as i64);
                 }
+            }
+            Phase::Queued | Phase::Ringing if c.end_reason.is_some() => {
+                // It left the queue by overflow (a message or voicemail): not an abandon.
+                set.wait_ms = Some(c.queued.map_or(0, |q| now.since(q)) as i64);
+                set.end_reason = c.end_reason.clone();
+                set.status = Some(CallStatus::Closed);
             }
             Phase::Queued | Phase::Ringing => {
                 let waited = c.queued.map_or(0, |q| now.since(q));
@@ -1624,11 +1653,15 @@ impl Engine {
                         }
                     }
                     OverflowAction::Callback => self.becomes_callback(&uuid),
-                    OverflowAction::Message(prompt) | OverflowAction::Voicemail(prompt) => {
-                        if let Some(tx) = self.calls.get(&uuid).and_then(|c| c.cmds.as_ref()) {
-                            let _ = tx.send(CallCmd::PlayAndHangup(prompt));
+                    OverflowAction::Message(prompt) => {
+                        if let Some(c) = self.calls.get_mut(&uuid) {
+                            c.end_reason = Some("overflow_message".into());
+                            if let Some(tx) = &c.cmds {
+                                let _ = tx.send(CallCmd::PlayAndHangup(prompt));
+                            }
                         }
                     }
+                    OverflowAction::Voicemail(prompt) => self.voicemail(&uuid, prompt),
                 }
             }
             Output::AgentStateChanged { agent, state, reason, .. } => {
@@ -1645,6 +1678,31 @@ impl Engine {
                 let _ = self.feed_sup.send(Arc::new(SupervisorMsg::Agent(view)));
             }
             Output::QueueLog(_) => {}
+        }
+    }
+
+    /// The router let a waiting call go to voicemail: the caller hears the greeting and
+    /// leaves a message, recorded next to the call recordings; the record names the file
+    /// and, when the number is known, a callback task answers the message.
+    fn voicemail(&mut self, uuid: &str, prompt: String) {
+        let Some(c) = self.calls.get_mut(uuid) else { return };
+        let file = format!(
+            "{}/voicemail/{}/{uuid}.wav",
+            self.cfg.recording.dir.trim_end_matches('/'),
+            Utc::now().format("%Y/%m/%d")
+        );
+        c.end_reason = Some("voicemail".into());
+        if let Some(tx) = &c.cmds {
+            let _ = tx.send(CallCmd::Voicemail {
+                prompt,
+                file: file.clone(),
+                max_secs: self.cfg.recording.voicemail_max_secs,
+            });
+        }
+        let (key, number, queue) = (c.key.clone(), c.info.caller.clone(), c.queue.clone());
+        self.step(uuid, "voicemail", serde_json::json!({"file": file}));
+        if let (Some(n), Some(q)) = (number, queue) {
+            self.create_callback(&key, &q, n, "voicemail");
         }
     }
 

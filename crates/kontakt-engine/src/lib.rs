@@ -7,6 +7,7 @@ mod engine;
 pub mod feed;
 mod journal;
 mod metrics;
+pub mod retention;
 
 pub use call::run_call;
 pub use caller::*;

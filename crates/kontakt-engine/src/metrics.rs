@@ -90,6 +90,7 @@ pub struct Metrics {
     pub calls_other_outcome: AtomicU64,
     pub calls_reconciled_closed: AtomicU64,
     pub callbacks_created: AtomicU64,
+    pub recordings_deleted: AtomicU64,
     pub waiting_calls: AtomicI64,
     pub live_calls: AtomicI64,
     /// Service level of all queues, per mille (-1 when nothing was measured yet).
@@ -135,6 +136,11 @@ impl Metrics {
         ] {
             let _ = writeln!(o, "kontakt_calls_total{{outcome=\"{outcome}\"}} {v}");
         }
+        let _ = writeln!(
+            o,
+            "# HELP kontakt_recordings_deleted_total Recordings and voicemail messages deleted at the end of their retention.\n# TYPE kontakt_recordings_deleted_total counter\nkontakt_recordings_deleted_total {}",
+            g(&self.recordings_deleted)
+        );
         let gauge = |o: &mut String, name: &str, help: &str, v: i64| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         };

@@ -690,3 +690,38 @@ async fn a_waiting_caller_takes_the_callback_offer_and_keeps_their_place() {
     let r = record_of(&c, &first, |r| r.connected_at.is_some()).await;
     assert!(r.steps.iter().any(|s| s.kind == "callback_dial"), "{r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nobody_logged_in_the_caller_leaves_a_voicemail_and_gets_a_callback() {
+    let c = center(vec![("1001", answer_after(0.1))], |cfg| {
+        let general = cfg.queues.iter_mut().find(|q| q.name == "general").unwrap();
+        general.overflow = Some(OverflowSetup {
+            action: "voicemail".into(),
+            max_wait_secs: None,
+            max_waiting: None,
+            ewt_above_secs: None,
+            when_no_operators: true,
+        });
+        cfg.recording.dir = "/recordings/".into();
+    })
+    .await;
+    let uuid = c.emu.place_call(&call("0505550003", &["1", "2"]));
+    let r = record_of(&c, &uuid, |r| r.status == CallStatus::Closed).await;
+    assert_eq!(r.end_reason.as_deref(), Some("voicemail"), "{r:?}");
+    let vm = r.steps.iter().find(|s| s.kind == "voicemail").expect("a voicemail step");
+    let file = vm.detail["file"].as_str().unwrap().to_owned();
+    assert!(file.starts_with("/recordings/voicemail/") && file.ends_with(&format!("/{uuid}.wav")));
+    // The switch recorded the caller's message into that file.
+    let placed = c.emu.report().into_iter().find(|p| p.uuid == uuid).unwrap();
+    assert_eq!(placed.messages, vec![file]);
+    // Someone calls them back once an operator is there.
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    ready(&c, op).await;
+    let OperatorEvent::ScreenPop(pop) = next_for(&mut feed, op).await else { panic!() };
+    assert_eq!((pop.kind.as_str(), pop.caller.as_deref()), ("callback", Some("+380505550003")));
+    let cb = CallKey { node: "kontakt-test".into(), uuid: pop.call.clone() };
+    c.engine.writer().sync().await.unwrap();
+    let rec = c.store.call_record(&cb).await.unwrap().expect("the callback's record");
+    assert!(rec.steps.iter().any(|s| s.kind == "callback_for" && s.detail["why"] == "voicemail"));
+}

@@ -200,6 +200,10 @@ fn run_app(ctx: &mut Ctx, app: String, arg: String, event_uuid: Option<String>) 
                 ctx.recordings.push(arg.clone());
                 "_none_".into()
             }
+            "record" => {
+                record(ctx, &arg).await;
+                "_none_".into()
+            }
             "stop_record_session" => {
                 ctx.recordings.retain(|p| p != &arg);
                 chan::event(&sim, &uuid, "RECORD_STOP", &[("Record-File-Path", &arg)]);
@@ -267,6 +271,27 @@ fn expand(sim: &Sim, arg: &str) -> String {
 fn file_type(path: &str) -> &str {
     let p = path.rsplit('}').next().unwrap_or(path);
     p.split_once("://").map_or("native", |(t, _)| t)
+}
+
+/// `record <path> [<limit secs>] [<silence threshold>] [<silence hits>]`: the caller speaks
+/// for as long as a prompt lasts (or until the limit, or until they hang up); the file is
+/// not written, but the events and variables are FreeSWITCH's.
+async fn record(ctx: &mut Ctx, arg: &str) {
+    let sim = ctx.sim.clone();
+    let uuid = ctx.uuid.clone();
+    let mut a = arg.split_whitespace();
+    let path = a.next().unwrap_or_default().to_owned();
+    let limit: f64 =
+        a.next().and_then(|l| l.parse().ok()).filter(|l: &f64| *l > 0.0).unwrap_or(1.0e9);
+    let started = tokio::time::Instant::now();
+    chan::event(&sim, &uuid, "RECORD_START", &[("Record-File-Path", &path)]);
+    ctx.sleep_breakable(sim.cfg.playback_secs.min(limit)).await;
+    let ms = (started.elapsed().as_secs_f64() * 1000.0 * sim.cfg.speed.max(0.0)) as u64;
+    chan::set_var(&sim, &uuid, "record_ms", &ms.to_string());
+    chan::set_var(&sim, &uuid, "record_seconds", &(ms / 1000).to_string());
+    chan::set_var(&sim, &uuid, "record_samples", &(ms * 8).to_string());
+    chan::event(&sim, &uuid, "RECORD_STOP", &[("Record-File-Path", &path)]);
+    chan::record_message(&sim, &uuid, &path);
 }
 
 async fn playback(ctx: &mut Ctx, arg: &str) -> String {

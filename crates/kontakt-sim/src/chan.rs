@@ -145,6 +145,7 @@ pub(crate) fn create(sim: &Sim, nc: NewChannel) -> ChannelIo {
             agent_uuid: None,
             hangup_cause: None,
             digits: String::new(),
+            messages: Vec::new(),
         });
         c.stats.calls_placed += 1;
         let i = c.records.len() - 1;
@@ -659,6 +660,16 @@ pub(crate) fn record_digits(sim: &Shared, uuid: &str, digits: &str) {
         && let Some(r) = c.records.get_mut(i - 1)
     {
         r.digits.push_str(digits);
+    }
+}
+
+/// A message the caller left with `record`.
+pub(crate) fn record_message(sim: &Shared, uuid: &str, path: &str) {
+    let mut c = sim.lock();
+    if let Some(i) = c.channels.get(uuid).map(|ch| ch.record).filter(|i| *i > 0)
+        && let Some(r) = c.records.get_mut(i - 1)
+    {
+        r.messages.push(path.to_owned());
     }
 }
 

@@ -232,6 +232,8 @@ pub struct CallRecord {
     pub hangup_cause: Option<String>,
     /// Digits the caller pressed.
     pub digits: String,
+    /// Files the caller's messages were recorded into (`record`).
+    pub messages: Vec<String>,
 }
 
 /// Counters.

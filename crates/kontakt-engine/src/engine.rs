@@ -546,6 +546,8 @@ pub(crate) struct Engine {
     started_at: DateTime<Utc>,
     /// Live calls the dialplan handles without us (degraded mode), noted once.
     noted_outside: std::collections::HashSet<String>,
+    /// Nodes already warned about for a switchname other than their configured name.
+    misnamed: std::collections::HashSet<String>,
 }
 
 /// Starts the engine task.
@@ -676,6 +678,7 @@ pub fn start(setup: EngineSetup) -> Result<EngineHandle, crate::config::ConfigEr
         supervisors: setup.supervisors.into_iter().map(|s| (s.user_id, s)).collect(),
         started_at: Utc::now(),
         noted_outside: Default::default(),
+        misnamed: Default::default(),
     };
     crate::retention::spawn(
         engine.cfg.recording.dir.clone(),
@@ -1346,7 +1349,19 @@ impl Engine {
         }
     }
 
-    fn switch_event(&mut self, _node: &str, ev: &Event, at: Instant) {
+    fn switch_event(&mut self, node: &str, ev: &Event, at: Instant) {
+        // Records are keyed by FreeSWITCH's switchname: a node configured under another
+        // name would have its calls' commands sent nowhere once there are several nodes.
+        if let Some(said) = ev.header("FreeSWITCH-Switchname")
+            && said != node
+            && self.misnamed.insert(node.to_owned())
+        {
+            tracing::warn!(
+                configured = node,
+                switchname = said,
+                "a FreeSWITCH node calls itself by another name: set [esl] name (or the node's name) to its switchname"
+            );
+        }
         if let Some(ts) = ev.timestamp_micros() {
             let now_us = Utc::now().timestamp_micros();
             self.metrics.esl_event_lag_us.store(now_us - ts as i64, Ordering::Relaxed);

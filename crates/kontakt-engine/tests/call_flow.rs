@@ -23,7 +23,21 @@ struct Center {
     emu: EmulatorHandle,
     ops: Vec<Id>,
     supervisor: Id,
+    /// The emulator's configuration, to start a second node like it.
+    emu_config: EmulatorConfig,
     _dir: tempfile::TempDir,
+}
+
+/// Connects the engine to FreeSWITCH over the Event Socket, as the binary does.
+async fn attach(engine: &EngineHandle, emu: &EmulatorHandle, node: &str) {
+    let mut ic = InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon").events([
+        "CHANNEL_HANGUP_COMPLETE",
+        "CHANNEL_HOLD",
+        "CHANNEL_UNHOLD",
+    ]);
+    ic.backoff.initial = Duration::from_millis(10);
+    let (client, events) = within("ESL connect", 5, InboundClient::connect(ic)).await.unwrap();
+    engine.attach_node(node, client, events);
 }
 
 async fn within<T>(what: &str, secs: u64, f: impl std::future::Future<Output = T>) -> T {
@@ -90,7 +104,7 @@ async fn center_with(
         ..Default::default()
     };
     emulator(&mut emu_config);
-    let emu = Emulator::start(emu_config).await.unwrap();
+    let emu = Emulator::start(emu_config.clone()).await.unwrap();
     let writer =
         RecordWriter::start(store.clone(), JournalConfig::in_dir(dir.path().join("journal")))
             .await
@@ -131,17 +145,10 @@ async fn center_with(
         outbound_addr: Some(addr),
     })
     .unwrap();
-    let mut ic = InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon").events([
-        "CHANNEL_HANGUP_COMPLETE",
-        "CHANNEL_HOLD",
-        "CHANNEL_UNHOLD",
-    ]);
-    ic.backoff.initial = Duration::from_millis(10);
-    let (client, events) = within("ESL connect", 5, InboundClient::connect(ic)).await.unwrap();
-    engine.attach_node("kontakt-sim", client, events);
+    attach(&engine, &emu, "kontakt-sim").await;
     let e = engine.clone();
     server.serve(move |call| kontakt_engine::run_call(e.clone(), call));
-    Center { store, engine, emu, ops, supervisor: sup.id, _dir: dir }
+    Center { store, engine, emu, ops, supervisor: sup.id, emu_config, _dir: dir }
 }
 
 fn answer_after(secs: f64) -> EndpointBehaviour {
@@ -724,4 +731,63 @@ async fn with_nobody_logged_in_the_caller_leaves_a_voicemail_and_gets_a_callback
     c.engine.writer().sync().await.unwrap();
     let rec = c.store.call_record(&cb).await.unwrap().expect("the callback's record");
     assert!(rec.steps.iter().any(|s| s.kind == "callback_for" && s.detail["why"] == "voicemail"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_freeswitch_nodes_each_bridge_their_own_calls() {
+    let c = center(vec![("1001", answer_after(0.1)), ("1002", answer_after(0.1))], |_| {}).await;
+    // A second FreeSWITCH node, behind the same Kamailio, with the same operators' phones.
+    let cfg2 = EmulatorConfig { hostname: "kontakt-sim-2".into(), ..c.emu_config.clone() };
+    let emu2 = Emulator::start(cfg2).await.unwrap();
+    attach(&c.engine, &emu2, "kontakt-sim-2").await;
+    let mut feed = c.engine.operator_feed();
+    for op in &c.ops {
+        ready(&c, *op).await;
+    }
+    let mut one = call("0505550011", &["1", "2"]);
+    one.talk_secs = Some(30.0);
+    let mut two = call("0505550012", &["1", "2"]);
+    two.talk_secs = Some(30.0);
+    let a = c.emu.place_call(&one);
+    let b = emu2.place_call(&two);
+    let mut connected = Vec::new();
+    while connected.len() < 2 {
+        let m = within("both calls connected", 10, feed.recv()).await.unwrap();
+        if let OperatorEvent::Connected { call } = &m.event {
+            connected.push(call.clone());
+        }
+    }
+    connected.sort();
+    let mut want = vec![a.clone(), b.clone()];
+    want.sort();
+    assert_eq!(connected, want);
+    // Each call's record names its node, and each node bridged its own caller to an
+    // operator's leg it originated itself (a bridge cannot cross nodes).
+    for (emu, uuid, node) in [(&c.emu, &a, "kontakt-sim"), (&emu2, &b, "kontakt-sim-2")] {
+        c.engine.writer().sync().await.unwrap();
+        let key = CallKey { node: node.into(), uuid: uuid.clone() };
+        let r = c.store.call_record(&key).await.unwrap().expect("a record under its node");
+        assert!(r.connected_at.is_some(), "{r:?}");
+        let chans = emu.channels();
+        let caller = chans.iter().find(|ch| &ch.uuid == uuid).expect("the caller on its node");
+        let other = caller.other_leg.clone().expect("bridged");
+        assert!(chans.iter().any(|ch| ch.uuid == other), "the operator leg on the same node");
+    }
+    // Hanging up from the desk reaches the right node too.
+    let op_of_b = c
+        .store
+        .call_record(&CallKey { node: "kontakt-sim-2".into(), uuid: b.clone() })
+        .await
+        .unwrap()
+        .unwrap()
+        .agent_user_id
+        .unwrap();
+    c.engine.command(Command::Hangup { user: op_of_b, call: b.clone() }).await.unwrap();
+    within("the second node's caller hung up", 5, async {
+        while emu2.channels().iter().any(|ch| ch.uuid == b) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(c.emu.channels().iter().any(|ch| ch.uuid == a), "the first node's call goes on");
 }

@@ -29,10 +29,16 @@ pub(crate) async fn check_config(config: &Config) -> anyhow::Result<()> {
     };
     println!("configuration parsed; listen {}", config.server.listen);
     report("database", database(config).await);
-    if config.esl.password.expose().is_empty() {
+    let nodes = config.esl.all_nodes();
+    if nodes.is_empty() {
         println!("  skip  telephony: esl.password is empty, so Kontakt runs as a registry only");
     } else {
-        report("event socket", esl_login(&config.esl.address, config.esl.password.expose()).await);
+        for n in &nodes {
+            report(
+                &format!("event socket of {}", n.name),
+                esl_login(&n.address, n.password.expose()).await,
+            );
+        }
         report("outbound socket port", outbound_port(config).await);
         report("IVR prompts", prompts(&config.ivr.prompts_dir, &config.ivr.languages));
     }

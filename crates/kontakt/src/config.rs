@@ -70,6 +70,34 @@ pub(crate) struct EslConfig {
     /// Where Kontakt accepts FreeSWITCH's per-call outbound sockets
     /// (`socket ${kontakt_esl_host}:${kontakt_esl_port} async full` in the dialplan).
     pub(crate) listen: SocketAddr,
+    /// The node above by FreeSWITCH's `switchname` (its host name unless set in
+    /// switch.conf.xml). Call records are keyed by it, so with several nodes it must be
+    /// exact; Kontakt logs a warning when FreeSWITCH reports another name.
+    pub(crate) name: String,
+    /// Further FreeSWITCH nodes (several behind Kamailio), each with its own Event Socket.
+    pub(crate) nodes: Vec<EslNode>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EslNode {
+    /// FreeSWITCH's `switchname` of this node.
+    pub(crate) name: String,
+    pub(crate) address: String,
+    pub(crate) password: Secret,
+}
+
+impl EslConfig {
+    /// Every FreeSWITCH node to connect to: the one of `address`/`password` when its
+    /// password is set, then `nodes`. Empty: telephony is not configured.
+    pub(crate) fn all_nodes(&self) -> Vec<EslNode> {
+        let first = (!self.password.expose().is_empty()).then(|| EslNode {
+            name: self.name.clone(),
+            address: self.address.clone(),
+            password: self.password.clone(),
+        });
+        first.into_iter().chain(self.nodes.iter().cloned()).collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -135,6 +163,8 @@ impl Default for EslConfig {
             address: "127.0.0.1:8021".to_string(),
             password: Secret::new(""),
             listen: SocketAddr::from(([127, 0, 0, 1], 8084)),
+            name: "freeswitch".to_string(),
+            nodes: Vec::new(),
         }
     }
 }
@@ -228,6 +258,23 @@ impl Config {
         }
         if self.esl.password.expose() == "ClueCon" {
             bail!("esl.password is FreeSWITCH's well-known default: set a secret one");
+        }
+        let mut names = std::collections::HashSet::new();
+        for n in self.esl.all_nodes() {
+            if n.name.trim().is_empty() || n.address.trim().is_empty() {
+                bail!("every esl node needs a name (FreeSWITCH's switchname) and an address");
+            }
+            match n.password.expose() {
+                "" => bail!("esl node {:?} has no password", n.name),
+                "ClueCon" => bail!(
+                    "esl node {:?}: the password is FreeSWITCH's well-known default: set a secret one",
+                    n.name
+                ),
+                _ => {}
+            }
+            if !names.insert(n.name.clone()) {
+                bail!("esl node {:?} is configured twice", n.name);
+            }
         }
         if self.ivr.languages.is_empty() {
             bail!("ivr.languages must name at least one language");
@@ -410,6 +457,53 @@ mod tests {
         std::fs::write(&file, "[server]\nlisten_on = \"x\"\n").unwrap();
         let e = Config::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err();
         assert!(e.to_string().contains("unknown field `listen_on`"), "{e}");
+    }
+
+    #[test]
+    fn several_freeswitch_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(Some(&file), env(&[]), &Overrides::default())
+        };
+        let c = load(
+            "[esl]\npassword = \"s1\"\nname = \"fs1\"\n\
+             nodes = [{ name = \"fs2\", address = \"10.0.0.12:8021\", password = \"hunter-two\" }]\n",
+        )
+        .unwrap();
+        let nodes = c.esl.all_nodes();
+        let names: Vec<(&str, &str)> =
+            nodes.iter().map(|n| (n.name.as_str(), n.address.as_str())).collect();
+        assert_eq!(names, [("fs1", "127.0.0.1:8021"), ("fs2", "10.0.0.12:8021")]);
+        assert!(!format!("{c:?}").contains("hunter-two"), "node passwords are secrets");
+        // Only extra nodes: telephony runs with those.
+        let c =
+            load("[esl]\nnodes = [{ name = \"fs2\", address = \"h:8021\", password = \"s\" }]\n")
+                .unwrap();
+        assert_eq!(c.esl.all_nodes().len(), 1);
+        assert!(Config::default().esl.all_nodes().is_empty(), "nothing configured: no telephony");
+        for (text, why) in [
+            (
+                "[esl]\npassword = \"s\"\nname = \"fs\"\nnodes = [{ name = \"fs\", address = \"h:1\", password = \"t\" }]\n",
+                "configured twice",
+            ),
+            (
+                "[esl]\nnodes = [{ name = \"fs2\", address = \"h:1\", password = \"ClueCon\" }]\n",
+                "well-known default",
+            ),
+            (
+                "[esl]\nnodes = [{ name = \"fs2\", address = \"h:1\", password = \"\" }]\n",
+                "has no password",
+            ),
+            (
+                "[esl]\nnodes = [{ name = \"\", address = \"h:1\", password = \"x\" }]\n",
+                "needs a name",
+            ),
+        ] {
+            let e = load(text).unwrap_err();
+            assert!(format!("{e:#}").contains(why), "{text}: {e:#}");
+        }
     }
 
     #[test]

@@ -70,8 +70,14 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let engine = crate::telephony::start(&config, store.clone()).await?;
     match &engine {
         Some(e) => println!(
-            "  telephony: FreeSWITCH at {}, call sockets on {}, {} operator(s) configured",
-            config.esl.address,
+            "  telephony: FreeSWITCH {}, call sockets on {}, {} operator(s) configured",
+            config
+                .esl
+                .all_nodes()
+                .iter()
+                .map(|n| format!("{} at {}", n.name, n.address))
+                .collect::<Vec<_>>()
+                .join(", "),
             config.esl.listen,
             e.config().operators.len()
         ),

@@ -94,9 +94,8 @@ pub(crate) async fn start(
     config: &Config,
     store: Arc<dyn Store>,
 ) -> anyhow::Result<Option<EngineHandle>> {
-    if config.esl.password.expose().is_empty() {
-        return Ok(None);
-    }
+    let nodes = config.esl.all_nodes();
+    let Some(first) = nodes.first() else { return Ok(None) };
     let engine_config = config.engine_config();
     let bindings = operators(&engine_config, store.as_ref()).await?;
     let supervisors = supervisors(&engine_config, store.as_ref()).await?;
@@ -117,14 +116,16 @@ pub(crate) async fn start(
         supervisors,
         store,
         writer,
-        node_name: "kontakt".into(),
+        // Callbacks Kontakt dials itself are recorded under the first node.
+        node_name: first.name.clone(),
         outbound_addr: Some(config.esl.listen.to_string()),
     })?;
-    let (client, events) = InboundClient::start(
-        InboundConfig::new(config.esl.address.clone(), config.esl.password.expose())
-            .events(CONTROL_EVENTS),
-    );
-    engine.attach_node(&config.esl.address, client, events);
+    for node in &nodes {
+        let (client, events) = InboundClient::start(
+            InboundConfig::new(node.address.clone(), node.password.expose()).events(CONTROL_EVENTS),
+        );
+        engine.attach_node(&node.name, client, events);
+    }
     let e = engine.clone();
     server.serve(move |call| kontakt_engine::run_call(e.clone(), call));
     Ok(Some(engine))

@@ -208,13 +208,16 @@ fn check_config_checks_the_event_socket_the_port_and_the_prompts() {
     let good = check("s3cret", fake_event_socket("s3cret"));
     let out = String::from_utf8_lossy(&good.stdout);
     assert!(good.status.success(), "{out}");
-    assert!(out.contains("ok    event socket: logged in to"), "{out}");
+    assert!(out.contains("ok    event socket of freeswitch: logged in to"), "{out}");
     assert!(out.contains(&format!("{} prompts × 1 language(s)", names.len())), "{out}");
 
     let wrong = check("guess", fake_event_socket("s3cret"));
     let out = String::from_utf8_lossy(&wrong.stdout);
     assert!(!wrong.status.success());
-    assert!(out.contains("FAIL  event socket:") && out.contains("-ERR invalid"), "{out}");
+    assert!(
+        out.contains("FAIL  event socket of freeswitch:") && out.contains("-ERR invalid"),
+        "{out}"
+    );
 
     std::fs::remove_file(prompts.join("uk").join(format!("{}.wav", names[0]))).unwrap();
     let missing = check("s3cret", fake_event_socket("s3cret"));

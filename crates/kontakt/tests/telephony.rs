@@ -45,7 +45,7 @@ async fn serve(dir: &Path) -> Child {
     })
     .await
     .unwrap();
-    assert!(out.contains("telephony: FreeSWITCH at"), "{out}");
+    assert!(out.contains("telephony: FreeSWITCH freeswitch at"), "{out}");
     child
 }
 

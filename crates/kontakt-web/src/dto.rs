@@ -840,3 +840,47 @@ impl From<EavesdropModeDto> for kontakt_engine::EavesdropMode {
 pub struct EavesdropRequest {
     pub mode: EavesdropModeDto,
 }
+
+// ---- suggestions while an operator types an appeal --------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SuggestionsQuery {
+    /// The category chosen so far; without one there is nothing to suggest yet.
+    pub category_code: Option<String>,
+    /// With `building`: the address typed so far (any common spelling; compared by building
+    /// key).
+    pub street: Option<String>,
+    pub building: Option<String>,
+    /// The applicant recognised or chosen, for repeats (Art. 8 of Law 393/96).
+    pub applicant_id: Option<i64>,
+}
+
+/// An earlier question the new one may repeat or duplicate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuggestionDto {
+    pub appeal_id: i64,
+    pub question_id: i64,
+    pub reg_no: String,
+    /// reg_no/position.
+    pub number: String,
+    pub category_code: String,
+    /// As the citizen gave it: show it as text.
+    pub description: String,
+    /// The question's address on one line.
+    pub address: Option<String>,
+    /// The main assignment's state; null when not routed yet.
+    pub state: Option<String>,
+    pub registered_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuggestionsDto {
+    /// The closed question (same applicant, category and building, answered on the merits)
+    /// that makes the new one a repeat, if any.
+    pub repeat: Option<SuggestionDto>,
+    /// Open questions of this category at this building, newest first (at most 5): link the
+    /// call to one of them instead of registering the same problem again.
+    pub duplicates: Vec<SuggestionDto>,
+}

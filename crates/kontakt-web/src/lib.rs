@@ -12,6 +12,7 @@ pub mod error;
 mod extract;
 mod feed;
 mod openapi;
+mod pages;
 pub mod registration;
 mod routes;
 pub mod seed;
@@ -70,6 +71,8 @@ pub fn app(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
     let hub = state.engine.as_ref().and_then(feed::Hub::for_engine);
     routes::router()
+        // The pages (`/login`, `/desk`, …) and their scripts and styles.
+        .merge(pages::router())
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(WebState { app: state, hub })

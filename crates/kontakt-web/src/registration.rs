@@ -218,7 +218,7 @@ pub async fn register(
     })
 }
 
-fn prior_domain(p: store::PriorQuestion) -> domain::PriorQuestion {
+pub(crate) fn prior_domain(p: store::PriorQuestion) -> domain::PriorQuestion {
     let resolved_on_merits = matches!(p.state, Some(domain::AssignmentState::Closed))
         && matches!(
             p.result,

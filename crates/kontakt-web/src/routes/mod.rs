@@ -6,6 +6,7 @@ pub(crate) mod desk;
 mod feed;
 mod reference;
 mod session;
+mod suggestions;
 mod system;
 pub(crate) mod users;
 mod wallboard;
@@ -26,6 +27,7 @@ pub(crate) use desk::*;
 pub(crate) use feed::*;
 pub(crate) use reference::*;
 pub(crate) use session::*;
+pub(crate) use suggestions::*;
 pub(crate) use system::*;
 pub(crate) use users::*;
 pub(crate) use wallboard::*;
@@ -48,6 +50,7 @@ pub(crate) fn router() -> Router<WebState> {
         .route("/api/v1/appeals", get(list_appeals).post(register_appeal))
         .route("/api/v1/appeals/{id}", get(get_appeal))
         .route("/api/v1/appeals/by-number/{reg_no}", get(get_appeal_by_number))
+        .route("/api/v1/appeals/suggestions", get(appeal_suggestions))
         .route("/api/v1/appeals/{id}/timeline", get(appeal_timeline))
         .route("/api/v1/appeals/{id}/extend", post(extend_deadline))
         .route("/api/v1/questions/{id}/assignments", post(add_assignment))

@@ -60,6 +60,7 @@ const MATRIX: &[(&str, &str, Allow)] = &[
     ("POST", "/api/v1/appeals", Allow::Roles(REGISTRARS)),
     ("GET", "/api/v1/appeals/{id}", Allow::Roles(STAFF_AND_EXECUTORS)),
     ("GET", "/api/v1/appeals/by-number/{reg_no}", Allow::Roles(STAFF_AND_EXECUTORS)),
+    ("GET", "/api/v1/appeals/suggestions", Allow::Roles(REGISTRARS)),
     ("GET", "/api/v1/appeals/{id}/timeline", Allow::Roles(STAFF_AND_EXECUTORS)),
     ("POST", "/api/v1/appeals/{id}/extend", Allow::Roles(&[Admin, Supervisor, Controller])),
     ("POST", "/api/v1/questions/{id}/assignments", Allow::Roles(STAFF)),
@@ -75,6 +76,7 @@ const MATRIX: &[(&str, &str, Allow)] = &[
     ("POST", "/api/v1/desk/state", Allow::Roles(DESK)),
     ("POST", "/api/v1/desk/calls/{uuid}/link", Allow::Roles(DESK)),
     ("POST", "/api/v1/desk/hold", Allow::Roles(DESK)),
+    ("POST", "/api/v1/desk/hangup", Allow::Roles(DESK)),
     ("POST", "/api/v1/desk/transfer", Allow::Roles(DESK)),
     ("GET", "/api/v1/wallboard", Allow::Roles(SUPERVISORS)),
     ("POST", "/api/v1/wallboard/agents/{user_id}/state", Allow::Roles(SUPERVISORS)),
@@ -149,10 +151,12 @@ fn cell(f: &Fixture, method: &str, path: &str, tag: &str) -> (String, Option<Val
         .to_string(),
     );
     // A search needs a term; with one an allowed role gets 200, not 400.
-    let uri = if (method, path) == ("GET", "/api/v1/applicants") {
-        format!("{uri}?phone=0501234567")
-    } else {
-        uri
+    let uri = match (method, path) {
+        ("GET", "/api/v1/applicants") => format!("{uri}?phone=0501234567"),
+        ("GET", "/api/v1/appeals/suggestions") => {
+            format!("{uri}?category_code=water.leak&street=Soborna&building=12")
+        }
+        _ => uri,
     };
     let body = match (method, path) {
         ("POST", "/api/v1/auth/login") => Some(json!({"username": "admin", "password": PASSWORD})),
@@ -193,6 +197,7 @@ fn cell(f: &Fixture, method: &str, path: &str, tag: &str) -> (String, Option<Val
         ("POST", "/api/v1/desk/calls/{uuid}/link") => Some(json!({"outcome": "consultation"})),
         // No call in conversation: 409.
         ("POST", "/api/v1/desk/hold") => Some(json!({"hold": true})),
+        ("POST", "/api/v1/desk/hangup") => Some(json!({"call": NO_CALL})),
         ("POST", "/api/v1/desk/transfer") => Some(json!({"target": "101"})),
         ("POST", "/api/v1/wallboard/agents/{user_id}/state") => {
             Some(json!({"state": "pause", "reason": "training"}))
@@ -750,7 +755,7 @@ async fn without_telephony_the_call_center_endpoints_say_so(env: &Env) {
         assert_eq!(r.body["error"]["message"], "telephony is not configured");
         checked += 1;
     }
-    assert_eq!(checked, 10);
+    assert_eq!(checked, 11);
     let r = send(app, env.request(&ANON, "GET", "/metrics", None)).await;
     assert_eq!(r.status.as_u16(), 200);
     let text = r.body.as_str().unwrap();

@@ -414,8 +414,250 @@ async fn operators_work_a_call_in_a_real_browser() {
     };
     assert_eq!(record(first).await.link, Some(CallLink::Appeal(appeal_id)));
     assert_eq!(record(second).await.link, Some(CallLink::Appeal(appeal_id)));
+    // The call whose feed was dropped, linked in wrap-up by the appeal's number.
+    let third = result["third_call"].as_str().unwrap();
+    assert_eq!(record(third).await.link, Some(CallLink::Appeal(appeal_id)));
     // Two appeals in all: the first call's, and the walk-in one registered without a call.
     assert_eq!(c.store.count_appeals().await.unwrap(), 2, "the repeat call registered one");
     let walk_in = c.store.appeal(appeal_id + 1).await.unwrap();
     assert_eq!((walk_in.channel.as_str(), walk_in.call_id), ("personal_reception", None));
+}
+
+// ---- the wall board ------------------------------------------------------------------------
+
+/// What the switch executed as `eavesdrop`: (the leg listened to, `kontakt_supervisor`, the
+/// whisper variables), seen on our own event socket to the emulator.
+type Eavesdrops = tokio::sync::watch::Receiver<Vec<(String, Option<String>, bool)>>;
+
+/// A center for the wall board: the operators olena and ivan (phones answering after a
+/// second), and the supervisor nadia with a phone (user/1900) to listen in from.
+async fn wallboard_center() -> (Center, i64, Eavesdrops) {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        kontakt_store::open(&format!("sqlite://{}/k.db", dir.path().display())).await.unwrap();
+    store.migrate().await.unwrap();
+    kontakt_web::seed::reference(store.as_ref()).await.unwrap();
+    let olena = user(&store, "olena", "Олена Коваль", Role::Operator).await;
+    let ivan = user(&store, "ivan", "Іван Бондар", Role::Operator).await;
+    let nadia = user(&store, "nadia", "Надія Мельник", Role::Supervisor).await;
+    let server = OutboundServer::bind("127.0.0.1:0", OutboundConfig::default()).await.unwrap();
+    let outbound = server.local_addr().unwrap().to_string();
+    let phone = |ext: &str, secs: f64| EndpointConfig {
+        user: ext.into(),
+        behaviour: EndpointBehaviour {
+            answer_after_secs: Some(secs),
+            reject: None,
+            hangup_after_secs: None,
+        },
+    };
+    let emu = Emulator::start(EmulatorConfig {
+        listen: "127.0.0.1:0".into(),
+        heartbeat_secs: 0.0,
+        playback_secs: 0.2,
+        dtmf_delay_secs: 0.05,
+        outbound_socket: Some(outbound),
+        endpoints: vec![phone("1001", 1.0), phone("1002", 1.0), phone("1900", 0.3)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let operators = [(olena, "olena", "1001"), (ivan, "ivan", "1002")]
+        .into_iter()
+        .map(|(id, name, ext)| OperatorBinding {
+            user_id: id,
+            username: name.into(),
+            endpoint: format!("user/{ext}"),
+            extension: ext.into(),
+            queues: Vec::new(),
+        })
+        .collect();
+    let writer = RecordWriter::start(store.clone(), JournalConfig::in_dir(dir.path().join("j")))
+        .await
+        .unwrap();
+    let mut config = EngineConfig::default();
+    for q in &mut config.queues {
+        q.ring_timeout_secs = 15;
+        q.announce_every_secs = 0;
+    }
+    config.recording.dir = "/rec".into();
+    // No callback for the caller who gives up: the records hold exactly the two calls.
+    config.abandoned_callback_after_secs = None;
+    config.supervisors = vec![kontakt_engine::SupervisorSetup {
+        username: "nadia".into(),
+        endpoint: "user/1900".into(),
+    }];
+    let engine = kontakt_engine::start(EngineSetup {
+        config,
+        operators,
+        supervisors: vec![kontakt_engine::SupervisorBinding {
+            user_id: nadia,
+            username: "nadia".into(),
+            endpoint: "user/1900".into(),
+        }],
+        store: store.clone(),
+        writer,
+        node_name: "kontakt-browser".into(),
+        outbound_addr: None,
+    })
+    .unwrap();
+    let ic = InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon").events([
+        "CHANNEL_HANGUP_COMPLETE",
+        "CHANNEL_HOLD",
+        "CHANNEL_UNHOLD",
+    ]);
+    let (client, events) = InboundClient::connect(ic).await.unwrap();
+    engine.attach_node("kontakt-sim", client, events);
+    let e = engine.clone();
+    server.serve(move |call| kontakt_engine::run_call(e.clone(), call));
+
+    let (tx, rx) = tokio::sync::watch::channel(Vec::new());
+    let watch =
+        InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon").events(["CHANNEL_EXECUTE"]);
+    let (watcher, mut executed) = InboundClient::connect(watch).await.unwrap();
+    tokio::spawn(async move {
+        let _keep = watcher;
+        while let Ok(ev) = executed.recv().await {
+            if ev.header("Application") != Some("eavesdrop") {
+                continue;
+            }
+            let target = ev.header("Application-Data").unwrap_or_default().trim().to_owned();
+            let sup = ev.var("kontakt_supervisor").map(str::to_owned);
+            let whisper = ev.var("eavesdrop_whisper_aleg").is_some()
+                || ev.var("eavesdrop_whisper_bleg").is_some();
+            tx.send_modify(|v| v.push((target, sup, whisper)));
+        }
+    });
+
+    let app = kontakt_web::app(AppState {
+        store: store.clone(),
+        settings: Arc::new(WebSettings::default()),
+        engine: Some(engine.clone()),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let rings = Arc::new(Mutex::new(HashMap::new()));
+    (Center { addr, engine, emu, store, rings, _dir: dir }, nadia, rx)
+}
+
+/// The wall board script's requests: those of the desk's, and `eavesdrop_seen` (waits until
+/// the switch executes an eavesdrop on the operator's leg of `uuid`).
+async fn wallboard_answer(c: &Center, eavesdrops: &Eavesdrops, req: &Value) -> Value {
+    if req["cmd"] != "eavesdrop_seen" {
+        return answer(c, req).await;
+    }
+    let uuid = req["uuid"].as_str().unwrap_or("");
+    // The leg the supervisor must hear: the operator's, bridged to the caller's channel.
+    let Some(leg) =
+        c.emu.channels().into_iter().find(|ch| ch.uuid == uuid).and_then(|ch| ch.other_leg)
+    else {
+        return json!({"ok": false, "error": "the call is not bridged on the switch"});
+    };
+    let mut rx = eavesdrops.clone();
+    let seen = tokio::time::timeout(
+        Duration::from_secs(15),
+        rx.wait_for(|v| v.iter().any(|e| e.0 == leg)),
+    )
+    .await;
+    match seen {
+        Ok(Ok(v)) => {
+            let (target, sup, whisper) = v.iter().find(|e| e.0 == leg).cloned().unwrap();
+            json!({"ok": true, "target": target, "supervisor": sup, "whisper": whisper})
+        }
+        _ => {
+            json!({"ok": false, "error": format!("no eavesdrop on {leg}"), "seen": *eavesdrops.borrow()})
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_runs_the_wallboard_in_a_real_browser() {
+    let Some((dir, chromium)) = setup() else { return };
+    let (c, nadia, eavesdrops) = wallboard_center().await;
+    let artifacts =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let mut child = Command::new("node")
+        .arg(dir.join("wallboard.mjs"))
+        .env("KONTAKT_URL", format!("http://{}", c.addr))
+        .env("KONTAKT_CHROMIUM", &chromium)
+        .env("KONTAKT_PASSWORD", PASSWORD)
+        .env("KONTAKT_ARTIFACTS", &artifacts)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = Killed(child);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut result = None;
+    let run = async {
+        while let Some(line) = rx.recv().await {
+            let Ok(req) = serde_json::from_str::<Value>(&line) else {
+                println!("script: {line}");
+                continue;
+            };
+            if req["cmd"] == "result" {
+                result = Some(req);
+                continue;
+            }
+            let reply = wallboard_answer(&c, &eavesdrops, &req).await;
+            stdin.write_all(format!("{reply}\n").as_bytes()).unwrap();
+            stdin.flush().unwrap();
+        }
+    };
+    tokio::time::timeout(LIMIT, run).await.expect("the browser script timed out");
+    let status = child.wait();
+    assert!(status.success(), "the browser script failed ({status}); see its output above");
+    let result = result.expect("the script ended without a result line");
+    println!("browser result: {result}");
+
+    // The listen session the page started reached the switch as a plain listen (no whisper)
+    // from nadia's phone.
+    assert_eq!(result["eavesdrop"]["supervisor"], nadia.to_string(), "{result}");
+    assert_eq!(result["eavesdrop"]["whisper"], false, "{result}");
+    // Every supervisor action of the page is in the audit log, with what was chosen.
+    let first = result["first_call"].as_str().unwrap();
+    let second = result["waiting_call"].as_str().unwrap();
+    let ivan = result["ivan"].as_i64().unwrap().to_string();
+    let audit = c.store.audit_log(1000).await.unwrap();
+    let done: Vec<(String, String, Value)> = audit
+        .iter()
+        .filter(|e| e.user_id == Some(nadia))
+        .map(|e| {
+            let detail = e.detail.as_deref().and_then(|d| serde_json::from_str(d).ok());
+            (e.action.clone(), e.subject_id.clone(), detail.unwrap_or(Value::Null))
+        })
+        .collect();
+    let has = |action: &str, subject: &str, detail: Value| {
+        assert!(
+            done.iter().any(|(a, s, d)| a == action && s == subject && *d == detail),
+            "no {action} of {subject} with {detail} in the audit log: {done:?}"
+        );
+    };
+    has("force_agent_state", &ivan, json!({"state": "pause", "reason": "training"}));
+    has("eavesdrop", first, json!({"mode": "listen"}));
+    has("set_call_priority", second, json!({"priority": 7}));
+    has("move_call", second, json!({"queue": "emergency"}));
+    assert!(done.iter().any(|(a, _, _)| a == "open_feed"), "opening the board is audited");
+    // What the chart counted is what the records say.
+    c.engine.writer().sync().await.unwrap();
+    let counts = c.store.call_counts().await.unwrap();
+    assert_eq!((counts.total, counts.connected, counts.abandoned), (2, 1, 1), "{counts:?}");
+    assert_eq!(result["chart"]["offered"], 2, "{result}");
+    assert_eq!(result["chart"]["answered"], 1, "{result}");
+    assert_eq!(result["chart"]["abandoned"], 1, "{result}");
+    // The screenshot for the README.
+    let shot = artifacts.join("wallboard.png");
+    assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "{shot:?}");
 }

@@ -47,6 +47,7 @@ pub(crate) mod layout;
 mod login;
 #[cfg(test)]
 mod tests_http;
+pub(crate) mod wallboard;
 
 use axum::Router;
 use axum::extract::{FromRef, FromRequestParts};
@@ -68,6 +69,7 @@ pub(crate) fn router() -> Router<WebState> {
         .route("/", get(home))
         .merge(login::routes())
         .merge(desk::routes())
+        .merge(wallboard::routes())
         .route("/assets/kontakt.css", asset(include_str!("../../assets/kontakt.css"), Kind::Css))
         .route("/assets/common.js", asset(include_str!("../../assets/common.js"), Kind::Js))
         .route("/assets/i18n.js", asset(include_str!("../../assets/i18n.js"), Kind::Js))

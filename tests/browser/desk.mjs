@@ -166,6 +166,12 @@ async function main() {
       await p.waitForFunction(() => document.getElementById('pop-appeals').textContent.includes('Водоканал'));
       await shownAsText(p, '#pop-open', INJECT);
       await waitState(p, 'talking');
+      // Hold and back (F4), as the switch reports it.
+      await p.keyboard.press('F4');
+      await p.waitForFunction(() => document.getElementById('btn-hold').getAttribute('aria-pressed') === 'true');
+      assert((await p.locator('#call-badge').textContent()) === 'На утриманні', 'on hold shown');
+      await p.keyboard.press('F4');
+      await p.waitForFunction(() => document.getElementById('btn-hold').getAttribute('aria-pressed') === 'false');
       await chooseCategory(p, 'витік', 'water.leak');
       await p.fill('#street', `Соборна ${INJECT}`);
       await p.fill('#building', '12');
@@ -214,11 +220,30 @@ async function main() {
       assert(after.filter((e) => e.type === 'screen_pop' && e.call === third).length === 1, 'the screen-pop shown once');
       const snapshots = Number(await p.locator('#feed-status').getAttribute('data-snapshots'));
       assert(snapshots === 1, `resumed without a new snapshot (${snapshots} snapshots)`);
-      // Wrap-up ends with the outcome.
-      await p.keyboard.press('Alt+KeyO');
-      await p.selectOption('#outcome', 'consultation');
+      // Wrap-up ends when the call is linked, here to an appeal found by its number.
+      await p.keyboard.press('Alt+KeyL');
+      await p.keyboard.type(regNo);
+      await p.keyboard.press('Enter');
+      await p.waitForFunction((r) => document.getElementById('link-found').textContent.includes(r), regNo);
+      await shownAsText(p, '#link-found', INJECT);
       await p.keyboard.press('Control+Enter');
       await waitState(p, 'ready');
+      assert(await p.locator('#wrap-line').isHidden(), 'wrap-up over');
+    });
+
+    await step('a call that was not an appeal gets an outcome in wrap-up', async () => {
+      const p = b.page;
+      const fourth = (await rpc({ cmd: 'call', caller: '0931234567' })).uuid;
+      pops.push(await popOf(p, fourth));
+      await waitState(p, 'talking');
+      assert((await rpc({ cmd: 'hangup_caller', uuid: fourth })).ok, 'the caller hung up');
+      await waitState(p, 'wrap-up');
+      await p.locator('#wrap-line').waitFor({ state: 'visible' });
+      await p.keyboard.press('Alt+KeyO');
+      await p.selectOption('#outcome', 'wrong_number');
+      await p.keyboard.press('Control+Enter');
+      await waitState(p, 'ready');
+      assert((await p.locator('#form-result').textContent()).includes('Помилковий дзвінок'), 'outcome saved');
     });
 
     await step('a walk-in appeal without a call, and the English switch', async () => {

@@ -46,7 +46,7 @@ pub(crate) mod i18n;
 pub(crate) mod layout;
 mod login;
 #[cfg(test)]
-mod tests_http;
+pub(crate) mod tests_http;
 pub(crate) mod wallboard;
 
 use axum::Router;

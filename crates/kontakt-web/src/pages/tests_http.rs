@@ -14,16 +14,20 @@ use crate::{AppState, WebSettings, app};
 
 const PASSWORD: &str = "correct horse battery";
 
-struct Env {
-    app: axum::Router,
+pub(crate) struct Env {
+    pub(crate) app: axum::Router,
+    pub(crate) store: std::sync::Arc<dyn kontakt_store::Store>,
     _dir: tempfile::TempDir,
 }
 
-async fn env() -> Env {
+/// A registry without telephony, with the category tree, the operator olena (whose display
+/// name tries markup) and the executor petro.
+pub(crate) async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store =
         kontakt_store::open(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
     store.migrate().await.unwrap();
+    crate::seed::reference(store.as_ref()).await.unwrap();
     let hash = crate::auth::hash_password(PASSWORD).unwrap();
     for (name, display, role) in [
         ("olena", "<script>alert('name')</script> Олена", Role::Operator),
@@ -44,17 +48,18 @@ async fn env() -> Env {
             .await
             .unwrap();
     }
-    let state = AppState { store, settings: Arc::new(WebSettings::default()), engine: None };
-    Env { app: app(state), _dir: dir }
+    let state =
+        AppState { store: store.clone(), settings: Arc::new(WebSettings::default()), engine: None };
+    Env { app: app(state), store, _dir: dir }
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: String,
 }
 
-async fn get(env: &Env, path: &str, cookie: Option<&str>, etag: Option<&str>) -> Reply {
+pub(crate) async fn get(env: &Env, path: &str, cookie: Option<&str>, etag: Option<&str>) -> Reply {
     let mut req = Request::get(path);
     if let Some(c) = cookie {
         req = req.header(header::COOKIE, c);
@@ -70,7 +75,7 @@ async fn get(env: &Env, path: &str, cookie: Option<&str>, etag: Option<&str>) ->
 }
 
 /// Logs in through the API; the session cookie and the CSRF token.
-async fn login(env: &Env, username: &str) -> (String, String) {
+pub(crate) async fn login(env: &Env, username: &str) -> (String, String) {
     let body = serde_json::json!({"username": username, "password": PASSWORD}).to_string();
     let req = Request::post("/api/v1/auth/login")
         .header(header::CONTENT_TYPE, "application/json")

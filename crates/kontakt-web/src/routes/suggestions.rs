@@ -134,3 +134,71 @@ async fn suggestion(
         registered_at: a.registered_at,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::pages::tests_http::{env, get, login};
+
+    async fn suggest(
+        env: &crate::pages::tests_http::Env,
+        cookie: &str,
+        query: &str,
+    ) -> (u16, Value) {
+        let r = get(env, &format!("/api/v1/appeals/suggestions?{query}"), Some(cookie), None).await;
+        (r.status.as_u16(), serde_json::from_str(&r.body).unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn open_questions_at_the_building_are_suggested_in_any_spelling() {
+        let env = env().await;
+        let req = serde_json::from_value(json!({
+            "channel": "phone", "legal_kind": "incident_report",
+            "questions": [{"category_code": "water.leak", "description": "<b>тече</b>",
+                "address": {"street": "просп. Соборний", "building": "12а", "flat": "5"}}]
+        }))
+        .unwrap();
+        let actor =
+            kontakt_store::Actor { user_id: None, kind: kontakt_appeals::ActorKind::System };
+        let reg = crate::registration::register(env.store.as_ref(), actor, req).await.unwrap();
+        let (cookie, _) = login(&env, "olena").await;
+        // Another spelling of the same building.
+        let street =
+            "%D0%A1%D0%BE%D0%B1%D0%BE%D1%80%D0%BD%D0%B8%D0%B9%20%D0%BF%D1%80%D0%BE%D1%81%D0%BF."; // Соборний просп.
+        let (status, body) = suggest(
+            &env,
+            &cookie,
+            &format!("category_code=water.leak&street={street}&building=12-A"),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let dups = body["duplicates"].as_array().unwrap();
+        assert_eq!(dups.len(), 1, "{body}");
+        assert_eq!(dups[0]["appeal_id"], reg.appeal.id);
+        assert_eq!(dups[0]["reg_no"], reg.appeal.reg_no.as_str());
+        assert_eq!(dups[0]["description"], "<b>тече</b>");
+        assert_eq!(dups[0]["address"], "просп. Соборний 12а, кв. 5");
+        assert!(body["repeat"].is_null());
+        // Another category, another building, no category or no address: nothing.
+        for q in [
+            format!("category_code=heating.leak&street={street}&building=12a"),
+            format!("category_code=water.leak&street={street}&building=14"),
+            format!("street={street}&building=12a"),
+            "category_code=water.leak".to_string(),
+        ] {
+            let (status, body) = suggest(&env, &cookie, &q).await;
+            assert_eq!(status, 200, "{q}: {body}");
+            assert_eq!(body["duplicates"], json!([]), "{q}: {body}");
+        }
+        let long = "x".repeat(201);
+        let (status, body) =
+            suggest(&env, &cookie, &format!("category_code=water.leak&street={long}&building=1"))
+                .await;
+        assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("street")));
+        // Executors register nothing, so they get no suggestions.
+        let (executor, _) = login(&env, "petro").await;
+        let (status, _) = suggest(&env, &executor, "category_code=water.leak").await;
+        assert_eq!(status, 403);
+    }
+}

@@ -583,6 +583,7 @@ async fn a_supervisor_runs_the_wallboard_in_a_real_browser() {
         .env("KONTAKT_CHROMIUM", &chromium)
         .env("KONTAKT_PASSWORD", PASSWORD)
         .env("KONTAKT_ARTIFACTS", &artifacts)
+        .env("KONTAKT_INJECT", INJECT)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -653,10 +654,16 @@ async fn a_supervisor_runs_the_wallboard_in_a_real_browser() {
     // What the chart counted is what the records say.
     c.engine.writer().sync().await.unwrap();
     let counts = c.store.call_counts().await.unwrap();
-    assert_eq!((counts.total, counts.connected, counts.abandoned), (2, 1, 1), "{counts:?}");
-    assert_eq!(result["chart"]["offered"], 2, "{result}");
+    assert_eq!((counts.total, counts.connected, counts.abandoned), (3, 1, 2), "{counts:?}");
+    assert_eq!(result["chart"]["offered"], 3, "{result}");
     assert_eq!(result["chart"]["answered"], 1, "{result}");
-    assert_eq!(result["chart"]["abandoned"], 1, "{result}");
+    assert_eq!(result["chart"]["abandoned"], 2, "{result}");
+    // The caller ID with markup was kept as the network gave it, and shown only as text.
+    let third =
+        CallKey { node: "kontakt-sim".into(), uuid: result["third_call"].as_str().unwrap().into() };
+    let record = c.store.call_record(&third).await.unwrap().expect("the third call's record");
+    assert_eq!(record.caller, None, "{record:?}");
+    assert!(record.caller_raw.contains("onerror"), "{record:?}");
     // The screenshot for the README.
     let shot = artifacts.join("wallboard.png");
     assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "{shot:?}");

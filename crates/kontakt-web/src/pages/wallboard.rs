@@ -337,7 +337,7 @@ pub(crate) const STRINGS: Table = &[
     ("wb.pending", "далі: {what}", "next: {what}"),
     ("wb.calls", "Дзвінки зараз", "Live calls"),
     ("wb.caller", "Номер", "Number"),
-    ("wb.hidden", "Номер приховано", "Number withheld"),
+    ("wb.hidden", "Без номера", "No number"),
     ("wb.queue", "Черга", "Queue"),
     ("wb.phase", "Етап", "Phase"),
     ("wb.time", "Час", "Time"),

@@ -285,6 +285,8 @@ pub(crate) enum EngineEvent {
         alive: Vec<ChannelRow>,
         records: Vec<kontakt_store::CallRecord>,
     },
+    /// Callbacks still owed from before this start (read once from the store).
+    RestoreCallbacks(Vec<kontakt_store::CallRecord>),
     Command {
         cmd: Command,
         reply: oneshot::Sender<Result<Reply, CommandError>>,
@@ -550,6 +552,16 @@ pub(crate) struct Engine {
     misnamed: std::collections::HashSet<String>,
 }
 
+/// The end reason of an inbound call turned into a queued callback that is still owed.
+const CALLBACK_QUEUED: &str = "callback_queued";
+
+/// A live record that is a callback not yet made: Kontakt's own callback task, or a
+/// caller's wait turned into one.
+fn owed_callback(r: &kontakt_store::CallRecord) -> bool {
+    r.connected_at.is_none()
+        && (r.direction == "callback" || r.end_reason.as_deref() == Some(CALLBACK_QUEUED))
+}
+
 /// Starts the engine task.
 pub fn start(setup: EngineSetup) -> Result<EngineHandle, crate::config::ConfigError> {
     setup.config.validate()?;
@@ -696,6 +708,7 @@ impl Engine {
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<EngineEvent>) {
         self.metrics.engine_alive.store(true, Ordering::Relaxed);
+        self.load_owed_callbacks();
         let mut stats = tokio::time::interval(Duration::from_secs(1));
         let mut sweep = tokio::time::interval(Duration::from_secs(60));
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -897,6 +910,7 @@ impl Engine {
             EngineEvent::Reconcile { node, alive, records } => {
                 self.reconcile(&node, &alive, records)
             }
+            EngineEvent::RestoreCallbacks(records) => self.restore_callbacks(records),
             EngineEvent::Command { cmd, reply } => {
                 let r = self.command(cmd);
                 let _ = reply.send(r);
@@ -1335,9 +1349,15 @@ impl Engine {
         self.step(
             uuid,
             "callback_attempt",
-            serde_json::json!({"reached": reached, "cause": ok.err()}),
+            serde_json::json!({"reached": reached, "cause": ok.as_ref().err()}),
         );
+        let cause = ok.err();
         self.router.handle(Input::CallbackResult { call: acd, reached }, now);
+        if !reached && !self.router.has_call(acd) {
+            // That was the last attempt: the router has let the callback go.
+            self.callback_failed(uuid, cause);
+            return;
+        }
         if !reached {
             if let Some(c) = self.calls.get_mut(uuid) {
                 c.agent = None;
@@ -1724,13 +1744,105 @@ impl Engine {
     /// A waiting call the router now holds as a queued callback (keeping its place): the
     /// caller hears the confirmation and is hung up; the router dials them back later.
     fn becomes_callback(&mut self, uuid: &str) {
-        if let Some(c) = self.calls.get_mut(uuid) {
-            if let Some(tx) = &c.cmds {
-                let _ = tx.send(CallCmd::PlayAndHangup("callback-confirmed".into()));
-            }
-            c.callback_to = c.info.caller.clone();
-            c.cmds = None;
+        let Some(c) = self.calls.get_mut(uuid) else { return };
+        if let Some(tx) = &c.cmds {
+            let _ = tx.send(CallCmd::PlayAndHangup("callback-confirmed".into()));
         }
+        c.callback_to = c.info.caller.clone();
+        c.cmds = None;
+        // The record says a callback is owed, so a restart before it is made restores it.
+        let key = c.key.clone();
+        self.update(
+            &key,
+            CallUpdate { end_reason: Some(CALLBACK_QUEUED.into()), ..Default::default() },
+        );
+    }
+
+    /// Reads the callbacks owed from before this start, retrying while the database is away.
+    fn load_owed_callbacks(&self) {
+        let (tx, store) = (self.tx.clone(), self.store.clone());
+        tokio::spawn(async move {
+            loop {
+                match store.calls_in_status(CallStatus::Live, None).await {
+                    Ok(records) => {
+                        let owed = records.into_iter().filter(owed_callback).collect();
+                        let _ = tx.send(EngineEvent::RestoreCallbacks(owed));
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read owed callbacks yet; retrying");
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Puts callbacks owed from before this start back in their queues (the router does not
+    /// survive a restart; the records do).
+    fn restore_callbacks(&mut self, records: Vec<kontakt_store::CallRecord>) {
+        let now = self.now();
+        let mut restored = 0;
+        for r in records {
+            let Some(number) = r.caller.clone() else { continue };
+            if self.calls.contains_key(&r.key.uuid) {
+                continue;
+            }
+            let queue = r
+                .queue
+                .clone()
+                .filter(|q| self.queues.contains_key(q))
+                .unwrap_or_else(|| self.cfg.default_queue.clone());
+            let rec = NewCallRecord {
+                key: r.key.clone(),
+                direction: r.direction.clone(),
+                caller: r.caller.clone(),
+                caller_raw: r.caller_raw.clone(),
+                presentation: r.presentation.clone(),
+                dialled: r.dialled.clone(),
+                line: r.line.clone(),
+                carrier: r.carrier.clone(),
+                started_at: r.started_at,
+            };
+            let uuid = r.key.uuid.clone();
+            let mut call = LiveCall::new(rec, now, Phase::Queued);
+            call.callback_to = Some(number);
+            call.seq = r.last_seq;
+            self.calls.insert(uuid.clone(), call);
+            self.step(&uuid, "callback_restored", serde_json::json!({"queue": queue}));
+            self.enqueue(&uuid, &queue, 0, true, 0);
+            restored += 1;
+        }
+        if restored > 0 {
+            tracing::info!(restored, "callbacks owed from before the restart are queued again");
+        }
+    }
+
+    /// The router gave up on a callback after its last attempt: the record is closed.
+    fn callback_failed(&mut self, uuid: &str, last_cause: Option<String>) {
+        let Some(c) = self.calls.remove(uuid) else { return };
+        if let Some(acd) = c.acd {
+            self.by_acd.remove(&acd);
+        }
+        self.update(
+            &c.key,
+            CallUpdate {
+                ended_at: Some(Utc::now()),
+                end_reason: Some("callback_failed".into()),
+                status: Some(CallStatus::Closed),
+                ..Default::default()
+            },
+        );
+        let mut seq = c.seq;
+        seq += 1;
+        self.writer.write(vec![CallOp::Step {
+            key: c.key.clone(),
+            seq,
+            at: Utc::now(),
+            kind: "callback_failed".into(),
+            detail: serde_json::json!({"last_cause": last_cause}),
+        }]);
+        let _ = self.feed_sup.send(Arc::new(SupervisorMsg::CallGone { call: uuid.to_owned() }));
     }
 
     /// The control connection of a node; with a single node, that one.
@@ -1866,7 +1978,7 @@ impl Engine {
             if r.key.node != node && self.nodes.contains_key(&r.key.node) {
                 continue;
             }
-            if self.calls.contains_key(&r.key.uuid) || r.direction == "callback" {
+            if self.calls.contains_key(&r.key.uuid) || owed_callback(&r) {
                 continue;
             }
             if let Some(ch) = alive.get(r.key.uuid.as_str()) {

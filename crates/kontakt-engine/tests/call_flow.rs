@@ -25,6 +25,8 @@ struct Center {
     supervisor: Id,
     /// The emulator's configuration, to start a second node like it.
     emu_config: EmulatorConfig,
+    /// What the engine was started with, to start it again.
+    setup: (EngineConfig, Vec<OperatorBinding>, Vec<SupervisorBinding>),
     _dir: tempfile::TempDir,
 }
 
@@ -131,14 +133,16 @@ async fn center_with(
         )
         .await
         .unwrap();
+    let supervisors = vec![SupervisorBinding {
+        user_id: sup.id,
+        username: "sup".into(),
+        endpoint: "user/1101".into(),
+    }];
+    let setup = (config.clone(), bindings.clone(), supervisors.clone());
     let engine = kontakt_engine::start(EngineSetup {
         config,
         operators: bindings,
-        supervisors: vec![SupervisorBinding {
-            user_id: sup.id,
-            username: "sup".into(),
-            endpoint: "user/1101".into(),
-        }],
+        supervisors,
         store: store.clone(),
         writer,
         node_name: "kontakt-test".into(),
@@ -148,7 +152,7 @@ async fn center_with(
     attach(&engine, &emu, "kontakt-sim").await;
     let e = engine.clone();
     server.serve(move |call| kontakt_engine::run_call(e.clone(), call));
-    Center { store, engine, emu, ops, supervisor: sup.id, emu_config, _dir: dir }
+    Center { store, engine, emu, ops, supervisor: sup.id, emu_config, setup, _dir: dir }
 }
 
 fn answer_after(secs: f64) -> EndpointBehaviour {
@@ -790,4 +794,135 @@ async fn two_freeswitch_nodes_each_bridge_their_own_calls() {
     })
     .await;
     assert!(c.emu.channels().iter().any(|ch| ch.uuid == a), "the first node's call goes on");
+}
+
+/// Stops the engine and starts a new one on the same database and switch, as a restart of
+/// Kontakt does (the new engine knows nothing but what the records say).
+async fn restart(c: &mut Center) {
+    c.engine.writer().sync().await.unwrap();
+    c.engine.shutdown();
+    let journal = c._dir.path().join(format!("journal-{}", uuid::Uuid::new_v4()));
+    let writer =
+        RecordWriter::start(c.store.clone(), JournalConfig::in_dir(journal)).await.unwrap();
+    let (config, operators, supervisors) = c.setup.clone();
+    c.engine = kontakt_engine::start(EngineSetup {
+        config,
+        operators,
+        supervisors,
+        store: c.store.clone(),
+        writer,
+        node_name: "kontakt-test".into(),
+        outbound_addr: None,
+    })
+    .unwrap();
+    attach(&c.engine, &c.emu, "kontakt-sim").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_owed_survive_a_restart() {
+    let mut c = center(vec![("1001", answer_after(0.1))], |cfg| {
+        cfg.abandoned_callback_after_secs = Some(1);
+        cfg.callback_offer_after_secs = Some(1);
+        cfg.callback_dial = "user/{number}".into();
+    })
+    .await;
+    // One caller gives up after waiting; another takes the callback offer in the queue.
+    let mut sc = call("0505550021", &["1", "2"]);
+    sc.patience_secs = Some(2.5);
+    let abandoned = c.emu.place_call(&sc);
+    let chose = c.emu.place_call(&call("0505550022", &["1", "2", "1"]));
+    record_of(&c, &abandoned, |r| r.end_reason.as_deref() == Some("abandoned")).await;
+    record_of(&c, &chose, |r| r.end_reason.as_deref() == Some("callback_queued")).await;
+    within("both callers off the line", 10, async {
+        while c.emu.channels().iter().any(|ch| ch.uuid == chose || ch.uuid == abandoned) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    restart(&mut c).await;
+    // Both callbacks are owed after the restart: an operator gets them, oldest first.
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    ready(&c, op).await;
+    let mut called = Vec::new();
+    for _ in 0..2 {
+        let ev = next_for(&mut feed, op).await;
+        let OperatorEvent::ScreenPop(pop) = ev else { panic!("{ev:?}") };
+        assert_eq!(pop.kind, "callback");
+        called.push(pop.caller.clone().unwrap());
+        assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Connected { .. }));
+        // The citizen answered the callback and the call ends; the operator links it.
+        c.engine.command(Command::Hangup { user: op, call: pop.call.clone() }).await.unwrap();
+        assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Ended { .. }));
+        c.engine
+            .command(Command::Link {
+                user: op,
+                call: pop.call.clone(),
+                link: CallLink::Outcome("consultation".into()),
+            })
+            .await
+            .unwrap();
+        assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Linked { .. }));
+        ready(&c, op).await;
+    }
+    called.sort();
+    assert_eq!(called, ["+380505550021", "+380505550022"]);
+    let r = record_of(&c, &chose, |r| r.connected_at.is_some()).await;
+    assert!(r.steps.iter().any(|s| s.kind == "callback_restored"), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_nobody_answers_is_closed_after_its_last_attempt() {
+    let c = center_with(
+        vec![("1001", answer_after(0.1))],
+        |cfg| {
+            cfg.abandoned_callback_after_secs = Some(1);
+            cfg.callback_dial = "user/{number}".into();
+            for q in &mut cfg.queues {
+                q.callback_attempts = 1;
+            }
+        },
+        |e| {
+            e.endpoints.push(EndpointConfig {
+                user: "+380505550031".into(),
+                behaviour: EndpointBehaviour {
+                    answer_after_secs: None,
+                    reject: Some("USER_BUSY".into()),
+                    hangup_after_secs: None,
+                },
+            });
+        },
+    )
+    .await;
+    let mut sc = call("0505550031", &["1", "2"]);
+    sc.patience_secs = Some(2.5);
+    let uuid = c.emu.place_call(&sc);
+    record_of(&c, &uuid, |r| r.end_reason.as_deref() == Some("abandoned")).await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    ready(&c, op).await;
+    let OperatorEvent::ScreenPop(pop) = next_for(&mut feed, op).await else { panic!() };
+    assert_eq!(pop.kind, "callback");
+    // Callbacks Kontakt makes itself are recorded under its own node name.
+    let cb = CallKey { node: "kontakt-test".into(), uuid: pop.call.clone() };
+    let r = within("the callback closed", 10, async {
+        loop {
+            c.engine.writer().sync().await.unwrap();
+            if let Some(r) = c.store.call_record(&cb).await.unwrap()
+                && r.status == CallStatus::Closed
+            {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(r.end_reason.as_deref(), Some("callback_failed"), "{r:?}");
+    assert!(r.steps.iter().any(|s| s.kind == "callback_failed"), "{r:?}");
+    let attempts = r.steps.iter().filter(|s| s.kind == "callback_attempt").count();
+    assert_eq!(attempts, 1, "one attempt configured");
+    // Closed, so a restart would not dial it again; and the operator is free.
+    let status = c.engine.command(Command::OperatorStatus { user: op }).await.unwrap();
+    let Reply::Operator(s) = status else { panic!() };
+    assert_eq!(s.state, "ready");
 }

@@ -401,6 +401,7 @@ async function loadIntraday() {
   clearTimeout(intradayTimer);
   if (intradayInFlight) return;
   intradayInFlight = true;
+  lastLoad = Date.now();
   try {
     const d = await api('GET', '/api/v1/wallboard/intraday');
     S.intraday = d;
@@ -416,11 +417,20 @@ async function loadIntraday() {
   }
 }
 
-/** After a call ends its record is written in the background: reload shortly after. */
+/**
+ * After a call reaches a queue or ends (its record is written in the background), reload
+ * shortly after; under load at most every 10 s, so a busy center's wall screens do not read
+ * the day's records many times a second.
+ */
 let soonTimer = null;
+let lastLoad = 0;
 function intradaySoon() {
-  clearTimeout(soonTimer);
-  soonTimer = setTimeout(loadIntraday, 1500);
+  if (soonTimer !== null) return;
+  const wait = Math.max(1500, 10_000 - (Date.now() - lastLoad));
+  soonTimer = setTimeout(() => {
+    soonTimer = null;
+    loadIntraday();
+  }, wait);
 }
 
 // ---- the feed --------------------------------------------------------------------------------

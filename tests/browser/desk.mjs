@@ -236,6 +236,12 @@ async function main() {
       const fourth = (await rpc({ cmd: 'call', caller: '0931234567' })).uuid;
       pops.push(await popOf(p, fourth));
       await waitState(p, 'talking');
+      // F9 takes the operator to the directory (Enter there would transfer the call; a
+      // transferred call cannot be linked in wrap-up yet, see the engine note in the report).
+      await p.keyboard.press('F9');
+      assert(await p.evaluate(() => document.activeElement.id) === 'transfer-target', 'F9 focuses the directory');
+      const targets = await p.$$eval('#transfer-target option', (o) => o.map((x) => x.value));
+      assert(targets.includes('104') && targets.includes('water'), `the configured directory: ${targets}`);
       assert((await rpc({ cmd: 'hangup_caller', uuid: fourth })).ok, 'the caller hung up');
       await waitState(p, 'wrap-up');
       await p.locator('#wrap-line').waitFor({ state: 'visible' });

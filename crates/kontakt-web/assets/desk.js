@@ -105,6 +105,9 @@ function onMessage(msg) {
   logEvent(msg);
   switch (msg.type) {
     case 'screen_pop':
+      $('form-result').textContent = '';
+      $('form-error').textContent = '';
+      $('call-error').textContent = '';
       S.pop = d;
       S.call = d.call;
       S.held = false;

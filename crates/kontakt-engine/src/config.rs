@@ -58,6 +58,10 @@ pub struct EngineConfig {
     pub callback_caller_id: String,
     /// Supervisors' phones for listen/whisper/barge, by username.
     pub supervisors: Vec<SupervisorSetup>,
+    /// FreeSWITCH's CDR files (cdr_csv, template `kontakt`), read every minute: calls the
+    /// dialplan took in degraded mode get a record and, when the caller asked, a callback.
+    /// A file that is not on this machine is skipped.
+    pub degraded_cdr_files: Vec<String>,
 }
 
 impl Default for EngineConfig {
@@ -134,6 +138,7 @@ impl Default for EngineConfig {
             callback_dial: "sofia/gateway/carrier/{number}".into(),
             callback_caller_id: "1580".into(),
             supervisors: Vec::new(),
+            degraded_cdr_files: vec!["/var/log/freeswitch/cdr-csv/Master.csv".into()],
         }
     }
 }

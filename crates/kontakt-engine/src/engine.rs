@@ -287,6 +287,9 @@ pub(crate) enum EngineEvent {
     },
     /// Callbacks still owed from before this start (read once from the store).
     RestoreCallbacks(Vec<kontakt_store::CallRecord>),
+    /// Calls the dialplan took in degraded mode, new to the records (and whether a record
+    /// of the call itself already exists: the socket was lost mid-call).
+    Degraded(Vec<(crate::cdr::DegradedCall, bool)>),
     Command {
         cmd: Command,
         reply: oneshot::Sender<Result<Reply, CommandError>>,
@@ -552,6 +555,52 @@ pub(crate) struct Engine {
     misnamed: std::collections::HashSet<String>,
 }
 
+/// The degraded-mode rows of a CDR file new since `tail`, each with whether a record of
+/// the call exists; rows whose callback exists already are left out (imported before).
+async fn degraded_rows(
+    file: &str,
+    tail: &mut crate::cdr::CdrTail,
+    store: &dyn kontakt_store::Store,
+) -> std::io::Result<Vec<(crate::cdr::DegradedCall, bool)>> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = tokio::fs::File::open(file).await?;
+    let len = f.metadata().await?.len();
+    let from = tail.offset(len);
+    if from >= len {
+        return Ok(Vec::new());
+    }
+    f.seek(std::io::SeekFrom::Start(from)).await?;
+    // At most 8 MiB a round: a large backlog is read over several minutes.
+    let mut buf = Vec::new();
+    f.take(8 << 20).read_to_end(&mut buf).await?;
+    let mut next = tail.clone();
+    let mut calls = Vec::new();
+    for (i, line) in next.lines(&buf).into_iter().enumerate() {
+        match crate::cdr::parse_line(line) {
+            Ok(Some(c)) => calls.push(c),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(file, row = i + 1, error = %e, "CDR row skipped"),
+        }
+    }
+    if !calls.is_empty() {
+        let mut ids: Vec<String> = calls.iter().map(|c| c.uuid.clone()).collect();
+        ids.extend(calls.iter().map(|c| format!("cb-{}", c.uuid)));
+        let known = store.calls_known(&ids).await.map_err(std::io::Error::other)?;
+        let known: std::collections::HashSet<String> = known.into_iter().collect();
+        calls.retain(|c| !(known.contains(&c.uuid) && known.contains(&format!("cb-{}", c.uuid))));
+        *tail = next;
+        return Ok(calls
+            .into_iter()
+            .map(|c| {
+                let k = known.contains(&c.uuid);
+                (c, k)
+            })
+            .collect());
+    }
+    *tail = next;
+    Ok(Vec::new())
+}
+
 /// The end reason of an inbound call turned into a queued callback that is still owed.
 const CALLBACK_QUEUED: &str = "callback_queued";
 
@@ -709,6 +758,7 @@ impl Engine {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<EngineEvent>) {
         self.metrics.engine_alive.store(true, Ordering::Relaxed);
         self.load_owed_callbacks();
+        self.watch_degraded_cdrs();
         let mut stats = tokio::time::interval(Duration::from_secs(1));
         let mut sweep = tokio::time::interval(Duration::from_secs(60));
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -911,6 +961,7 @@ impl Engine {
                 self.reconcile(&node, &alive, records)
             }
             EngineEvent::RestoreCallbacks(records) => self.restore_callbacks(records),
+            EngineEvent::Degraded(calls) => self.import_degraded(calls),
             EngineEvent::Command { cmd, reply } => {
                 let r = self.command(cmd);
                 let _ = reply.send(r);
@@ -1028,8 +1079,12 @@ impl Engine {
 
     /// A callback task: its own record (direction `callback`), queued as a callback.
     fn create_callback(&mut self, origin: &CallKey, queue: &str, number: String, why: &str) {
-        let key =
-            CallKey { node: self.node_name.clone(), uuid: format!("cb-{}", uuid::Uuid::new_v4()) };
+        // One callback per call, named after it: importing or replaying twice cannot make
+        // a second one.
+        let key = CallKey { node: self.node_name.clone(), uuid: format!("cb-{}", origin.uuid) };
+        if self.calls.contains_key(&key.uuid) {
+            return;
+        }
         let rec = NewCallRecord {
             key: key.clone(),
             direction: "callback".into(),
@@ -1776,6 +1831,117 @@ impl Engine {
                 }
             }
         });
+    }
+
+    /// Every minute, the new rows of FreeSWITCH's CDR files: calls taken in degraded mode
+    /// that no record knows yet go to the engine. A file is read from where the last round
+    /// stopped (from its start after a rotation or a restart); a round that cannot ask the
+    /// database is read again next time.
+    fn watch_degraded_cdrs(&self) {
+        if self.cfg.degraded_cdr_files.is_empty() {
+            return;
+        }
+        let (tx, store) = (self.tx.clone(), self.store.clone());
+        let files = self.cfg.degraded_cdr_files.clone();
+        tokio::spawn(async move {
+            let mut tails: HashMap<String, crate::cdr::CdrTail> = HashMap::new();
+            let mut absent = std::collections::HashSet::new();
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                for f in &files {
+                    let tail = tails.entry(f.clone()).or_default();
+                    match degraded_rows(f, tail, &*store).await {
+                        Ok(calls) => {
+                            absent.remove(f);
+                            if !calls.is_empty() && tx.send(EngineEvent::Degraded(calls)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            if absent.insert(f.clone()) {
+                                tracing::info!(file = %f, "no CDR file here: degraded-mode calls are not imported from it");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(file = %f, error = %e, "cannot read the CDR file; retrying")
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Gives degraded-mode calls their records and owed callbacks.
+    fn import_degraded(&mut self, calls: Vec<(crate::cdr::DegradedCall, bool)>) {
+        let mut imported = 0;
+        for (d, known) in calls {
+            let node = if d.node.is_empty() { self.node_name.clone() } else { d.node.clone() };
+            let key = CallKey { node, uuid: d.uuid.clone() };
+            let detail = serde_json::json!({
+                "reason": d.reason, "outcome": d.outcome, "callback_number": d.callback_number,
+                "recording": d.recording, "bridged_to": d.bridged_to,
+            });
+            if self.calls.contains_key(&d.uuid) {
+                // Still tracked from before its socket was lost: the call's own record.
+                self.step(&d.uuid, "degraded", detail);
+            } else if !known {
+                let ident = crate::caller::identify(|_| None, Some(d.caller.as_str()));
+                let line = self.cfg.line_for(&d.dialled);
+                let rec = NewCallRecord {
+                    key: key.clone(),
+                    direction: "inbound".into(),
+                    caller: ident.e164.clone(),
+                    caller_raw: ident.raw.clone(),
+                    presentation: ident.presentation.as_str().into(),
+                    dialled: d.dialled.clone(),
+                    line: d.line.clone().or_else(|| line.map(|l| l.name.clone())),
+                    carrier: d.carrier.clone().or_else(|| line.and_then(|l| l.carrier.clone())),
+                    started_at: d.started_at,
+                };
+                let ended = d.ended_at.unwrap_or(d.started_at);
+                self.writer.write(vec![
+                    CallOp::Open(rec),
+                    CallOp::Step {
+                        key: key.clone(),
+                        seq: 1,
+                        at: ended,
+                        kind: "degraded".into(),
+                        detail,
+                    },
+                    CallOp::Update {
+                        key: key.clone(),
+                        set: CallUpdate {
+                            connected_at: d
+                                .answered_at
+                                .filter(|_| d.outcome == "operator_answered"),
+                            ended_at: Some(ended),
+                            hangup_cause: Some(d.hangup_cause.clone()),
+                            end_reason: Some(format!("degraded_{}", d.outcome)),
+                            status: Some(CallStatus::Closed),
+                            ..Default::default()
+                        },
+                    },
+                ]);
+                imported += 1;
+            }
+            // The number the caller keyed (or called from) when they asked for a callback;
+            // a caller who hung up unheard is called back like any abandoned caller.
+            let number = match d.outcome.as_str() {
+                "callback_requested" => d.callback_number.as_deref().or(Some(d.caller.as_str())),
+                "abandoned" if self.cfg.abandoned_callback_after_secs.is_some() => {
+                    Some(d.caller.as_str())
+                }
+                _ => None,
+            };
+            if let Some(n) = number.and_then(|n| crate::caller::identify(|_| None, Some(n)).e164) {
+                let queue = self.cfg.default_queue.clone();
+                self.create_callback(&key, &queue, n, "degraded");
+            }
+        }
+        if imported > 0 {
+            tracing::info!(imported, "calls taken in degraded mode imported from the CDR");
+        }
     }
 
     /// Puts callbacks owed from before this start back in their queues (the router does not

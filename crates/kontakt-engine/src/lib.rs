@@ -2,6 +2,7 @@
 
 mod call;
 mod caller;
+pub mod cdr;
 mod config;
 mod engine;
 pub mod feed;

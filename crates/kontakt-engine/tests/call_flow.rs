@@ -926,3 +926,69 @@ async fn a_callback_nobody_answers_is_closed_after_its_last_attempt() {
     let Reply::Operator(s) = status else { panic!() };
     assert_eq!(s.state, "ready");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_taken_in_degraded_mode_are_imported_from_the_cdr() {
+    let dir = tempfile::tempdir().unwrap();
+    let cdr = dir.path().join("Master.csv");
+    let row = |uuid: &str, caller: &str, outcome: &str, keyed: &str, degraded: &str| {
+        format!(
+            "\"{uuid}\",\"2026-11-30 16:40:43\",\"\",\"2026-11-30 16:42:10\",\"NORMAL_CLEARING\",\"fs1\",\"short_1580\",\"\",\"1580\",\"{caller}\",\"{degraded}\",\"esl_unreachable\",\"{outcome}\",\"{keyed}\",\"\",\"\"\n"
+        )
+    };
+    let asked = "0b7c6a52-0000-4000-8000-000000000001";
+    let answered = "0b7c6a52-0000-4000-8000-000000000002";
+    let served = "0b7c6a52-0000-4000-8000-000000000003";
+    let text = [
+        row(asked, "0671112233", "callback_requested", "0501112233", "true"),
+        row(answered, "0671112244", "operator_answered", "", "true"),
+        row(served, "0671112255", "", "", ""),
+        "a broken row\n".to_owned(),
+    ]
+    .concat();
+    std::fs::write(&cdr, text).unwrap();
+    let path = cdr.display().to_string();
+    let c = center(vec![("1001", answer_after(0.1))], |cfg| {
+        cfg.degraded_cdr_files = vec![path, "/nonexistent/Master.csv".into()];
+        cfg.callback_dial = "user/{number}".into();
+    })
+    .await;
+    let record = |uuid: &str| {
+        let key = CallKey { node: "fs1".into(), uuid: uuid.into() };
+        let (store, engine) = (c.store.clone(), c.engine.clone());
+        async move {
+            within("an imported record", 10, async {
+                loop {
+                    engine.writer().sync().await.unwrap();
+                    if let Some(r) = store.call_record(&key).await.unwrap() {
+                        return r;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+        }
+    };
+    let r = record(asked).await;
+    assert_eq!(r.end_reason.as_deref(), Some("degraded_callback_requested"), "{r:?}");
+    assert_eq!(r.caller.as_deref(), Some("+380671112233"));
+    assert_eq!(r.line.as_deref(), Some("short_1580"));
+    assert_eq!(r.status, CallStatus::Closed);
+    assert_eq!(r.started_at.to_rfc3339(), "2026-11-30T14:40:43+00:00");
+    assert_eq!(r.steps[0].detail["reason"], "esl_unreachable");
+    let r = record(answered).await;
+    assert_eq!(r.end_reason.as_deref(), Some("degraded_operator_answered"));
+    let key = CallKey { node: "fs1".into(), uuid: served.into() };
+    assert!(c.store.call_record(&key).await.unwrap().is_none(), "Kontakt served it: not imported");
+    // The callback goes to the number the caller keyed, and only the one who asked gets one.
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    ready(&c, op).await;
+    let OperatorEvent::ScreenPop(pop) = next_for(&mut feed, op).await else { panic!() };
+    assert_eq!((pop.kind.as_str(), pop.caller.as_deref()), ("callback", Some("+380501112233")));
+    assert_eq!(pop.call, format!("cb-{asked}"));
+    let Reply::Snapshot(snap) = c.engine.command(Command::Snapshot).await.unwrap() else {
+        panic!()
+    };
+    assert!(snap.calls.iter().all(|l| l.call != format!("cb-{answered}")));
+}

@@ -163,6 +163,21 @@ async fn center() -> Center {
         .unwrap();
     let olena = user(&store, "olena", "Олена Коваль", Role::Operator).await;
     let ivan = user(&store, "ivan", "Іван Бондар", Role::Operator).await;
+    // A new colleague with a one-time password, not (yet) an operator of the call center.
+    store
+        .create_user(
+            NewUser {
+                username: "novak".into(),
+                display_name: "Марко Новак".into(),
+                role: Role::Operator,
+                password_hash: kontakt_web::auth::hash_password(PASSWORD).unwrap(),
+                executor_id: None,
+                must_change_password: true,
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
 
     let server = OutboundServer::bind("127.0.0.1:0", OutboundConfig::default()).await.unwrap();
     let outbound = server.local_addr().unwrap().to_string();

@@ -200,8 +200,8 @@ pub struct CallCounts {
 }
 
 /// The most buckets [`CallLog::call_intraday`] returns (a range that needs more is cut at the
-/// last one): a year of hours, or a month of 15-minute intervals with room to spare.
-pub const MAX_INTRADAY_BUCKETS: usize = 10_000;
+/// last one): a month of quarter hours. Each bucket is two bind parameters of one statement.
+pub const MAX_INTRADAY_BUCKETS: usize = 3_000;
 
 /// Inbound calls of one interval, counted in the interval in which they *started*.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -235,73 +235,24 @@ pub struct CallIntraday {
     pub agents: Vec<AgentAnswered>,
 }
 
-/// Puts calls into intervals: what both backends run on the rows they read, so the
-/// interval arithmetic (which SQLite and PostgreSQL spell differently) exists once.
-pub(crate) fn bucket_calls(
+/// The intervals of `[from, to)`: `(start, end)` of each, the last one cut at `to`.
+pub(crate) fn intervals(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     bucket_secs: u32,
-    rows: impl IntoIterator<Item = IntradayRow>,
-) -> CallIntraday {
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     if bucket_secs == 0 || to <= from {
-        return CallIntraday::default();
+        return Vec::new();
     }
-    let width = i64::from(bucket_secs);
-    let span = (to - from).num_seconds();
-    // Whole intervals, plus one for a remainder (or a sub-second range).
-    let count = usize::try_from((span + width - 1) / width).unwrap_or(0).max(1);
-    let count = count.min(MAX_INTRADAY_BUCKETS);
-    let mut buckets: Vec<IntradayBucket> = (0..count)
-        .map(|i| IntradayBucket {
-            start: from + chrono::Duration::seconds(width.saturating_mul(i as i64)),
-            offered: 0,
-            answered: 0,
-            abandoned: 0,
-        })
-        .collect();
-    let mut agents = std::collections::BTreeMap::<Id, i64>::new();
-    for r in rows {
-        if r.started_at < from || r.started_at >= to {
-            continue;
-        }
-        let connected = r.connected_at.is_some();
-        if connected && let Some(agent) = r.agent_user_id {
-            *agents.entry(agent).or_default() += 1;
-        }
-        let Some(b) = usize::try_from((r.started_at - from).num_seconds() / width)
-            .ok()
-            .and_then(|i| buckets.get_mut(i))
-        else {
-            continue;
-        };
-        if r.direction != "inbound" || r.queued_at.is_none() {
-            continue;
-        }
-        b.offered += 1;
-        if connected {
-            b.answered += 1;
-        } else if r.end_reason.as_deref() == Some("abandoned") {
-            b.abandoned += 1;
-        }
+    let width = chrono::Duration::seconds(i64::from(bucket_secs));
+    let mut out = Vec::new();
+    let mut start = from;
+    while start < to && out.len() < MAX_INTRADAY_BUCKETS {
+        let end = start + width;
+        out.push((start, end.min(to)));
+        start = end;
     }
-    CallIntraday {
-        buckets,
-        agents: agents
-            .into_iter()
-            .map(|(user_id, answered)| AgentAnswered { user_id, answered })
-            .collect(),
-    }
-}
-
-/// The columns [`bucket_calls`] needs of one call.
-#[derive(sqlx::FromRow)]
-pub(crate) struct IntradayRow {
-    started_at: DateTime<Utc>,
-    direction: String,
-    queued_at: Option<DateTime<Utc>>,
-    connected_at: Option<DateTime<Utc>>,
-    end_reason: Option<String>,
-    agent_user_id: Option<i64>,
+    out
 }
 
 /// The call-record half of the store; every `Store` is one.
@@ -323,8 +274,8 @@ pub trait CallLog: Send + Sync {
     fn call_counts(&self) -> StoreFuture<'_, CallCounts>;
     /// Calls that started in `[from, to)`, per interval of `bucket_secs` from `from`
     /// (see [`IntradayBucket`] for what is counted), and the answered calls per operator.
-    /// An empty or reversed range, or `bucket_secs` 0, gives no buckets. The work is one
-    /// read of the range's rows through the `started_at` index.
+    /// An empty or reversed range, or `bucket_secs` 0, gives no buckets. Counted in the
+    /// database: one range of the `started_at` index per interval.
     fn call_intraday(
         &self,
         from: DateTime<Utc>,
@@ -659,18 +610,60 @@ macro_rules! call_log {
                 bucket_secs: u32,
             ) -> StoreFuture<'_, CallIntraday> {
                 Box::pin(async move {
-                    if bucket_secs == 0 || to <= from {
+                    let spans = intervals(from, to, bucket_secs);
+                    let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
                         return Ok(CallIntraday::default());
+                    };
+                    let (from, to) = (first.0, last.1);
+                    // The intervals are a table of bind parameters joined to the calls, so the
+                    // counting happens in the database (one range of the started_at index per
+                    // interval) in the same text for both: SQLite compares the stored RFC 3339
+                    // texts, PostgreSQL the timestamps.
+                    let mut q: QueryBuilder<$db> = QueryBuilder::new("WITH b(i, lo, hi) AS (VALUES ");
+                    for (i, (lo, hi)) in spans.iter().enumerate() {
+                        if i > 0 {
+                            q.push(", ");
+                        }
+                        q.push(format!("({i}, ")).push_bind(*lo).push(", ").push_bind(*hi).push(")");
                     }
-                    let rows: Vec<IntradayRow> = sqlx::query_as(
-                        "SELECT started_at, direction, queued_at, connected_at, end_reason, \
-                         agent_user_id FROM calls WHERE started_at >= $1 AND started_at < $2",
+                    q.push(
+                        ") SELECT CAST(b.i AS BIGINT), COUNT(*), \
+                         COALESCE(SUM(CASE WHEN c.connected_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
+                         COALESCE(SUM(CASE WHEN c.connected_at IS NULL \
+                           AND c.end_reason = 'abandoned' THEN 1 ELSE 0 END), 0) \
+                         FROM b JOIN calls c ON c.started_at >= b.lo AND c.started_at < b.hi \
+                         WHERE c.direction = 'inbound' AND c.queued_at IS NOT NULL GROUP BY b.i",
+                    );
+                    let counted: Vec<(i64, i64, i64, i64)> =
+                        q.build_query_as().fetch_all(self.reader()).await?;
+                    let mut buckets: Vec<IntradayBucket> = spans
+                        .iter()
+                        .map(|(start, _)| IntradayBucket {
+                            start: *start,
+                            offered: 0,
+                            answered: 0,
+                            abandoned: 0,
+                        })
+                        .collect();
+                    for (i, offered, answered, abandoned) in counted {
+                        if let Some(b) = usize::try_from(i).ok().and_then(|i| buckets.get_mut(i)) {
+                            (b.offered, b.answered, b.abandoned) = (offered, answered, abandoned);
+                        }
+                    }
+                    let agents: Vec<(i64, i64)> = sqlx::query_as(
+                        "SELECT agent_user_id, COUNT(*) FROM calls WHERE started_at >= $1 \
+                         AND started_at < $2 AND connected_at IS NOT NULL \
+                         AND agent_user_id IS NOT NULL GROUP BY agent_user_id ORDER BY agent_user_id",
                     )
                     .bind(from)
                     .bind(to)
                     .fetch_all(self.reader())
                     .await?;
-                    Ok(bucket_calls(from, to, bucket_secs, rows))
+                    let agents = agents
+                        .into_iter()
+                        .map(|(user_id, answered)| AgentAnswered { user_id, answered })
+                        .collect();
+                    Ok(CallIntraday { buckets, agents })
                 })
             }
 

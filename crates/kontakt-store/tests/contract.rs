@@ -933,4 +933,5 @@ async fn call_intraday_counts_per_interval(store: Arc<dyn Store>) {
     // A huge range is cut, not refused.
     let long = store.call_intraday(from, from + Duration::days(3650), 60).await.unwrap();
     assert_eq!(long.buckets.len(), MAX_INTRADAY_BUCKETS);
+    assert_eq!(long.buckets[0].offered, 1, "a cut range still counts from its start (a)");
 }

@@ -175,6 +175,28 @@ pub(crate) async fn caller_context(store: &dyn Store, phone: &str) -> Option<Cal
     let filter = AppealFilter { applicant_id: Some(applicant.id), limit: 5, ..Default::default() };
     let appeals = store.list_appeals(&filter).await.unwrap_or_default();
     let last_operator = appeals.first().and_then(|a| a.operator_id);
+    let building = applicant.address.as_ref().map(|a| a.building_key());
+    let at_address = match &building {
+        Some(key) => {
+            let filter =
+                AppealFilter { building_key: Some(key.clone()), limit: 10, ..Default::default() };
+            let others = store.list_appeals(&filter).await.unwrap_or_default();
+            others
+                .iter()
+                .filter(|a| a.applicant_id != Some(applicant.id))
+                .filter_map(|a| {
+                    let mut s = summary(a);
+                    let open = |q: &kontakt_store::Question| {
+                        q.building_key.as_deref() == Some(key.as_str())
+                            && q.assignments.last().is_none_or(|s| !s.state.is_final())
+                    };
+                    s.questions = a.questions.iter().filter(|q| open(q)).map(question).collect();
+                    (!s.questions.is_empty()).then_some(s)
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
     Some(CallerContext {
         applicant: Some(KnownApplicant {
             id: applicant.id,
@@ -185,31 +207,31 @@ pub(crate) async fn caller_context(store: &dyn Store, phone: &str) -> Option<Cal
                 .join(" "),
             address: applicant.address.as_ref().map(address_line),
         }),
-        appeals: appeals
-            .iter()
-            .map(|a| AppealSummary {
-                id: a.id,
-                reg_no: a.reg_no.to_string(),
-                registered_at: a.registered_at,
-                due_at: a.extended_due_at.or(a.legal_due_at),
-                questions: a
-                    .questions
-                    .iter()
-                    .map(|q| {
-                        let last = q.assignments.last();
-                        QuestionSummary {
-                            category: q.category_code.clone(),
-                            address: q.address.as_ref().map(address_line),
-                            state: last.map(|s| s.state.as_str().to_owned()),
-                            executor_id: last.map(|s| s.executor_id),
-                            due_at: last.and_then(|s| s.due_at),
-                        }
-                    })
-                    .collect(),
-            })
-            .collect(),
+        appeals: appeals.iter().map(summary).collect(),
         last_operator,
+        at_address,
     })
+}
+
+fn summary(a: &kontakt_store::Appeal) -> AppealSummary {
+    AppealSummary {
+        id: a.id,
+        reg_no: a.reg_no.to_string(),
+        registered_at: a.registered_at,
+        due_at: a.extended_due_at.or(a.legal_due_at),
+        questions: a.questions.iter().map(question).collect(),
+    }
+}
+
+fn question(q: &kontakt_store::Question) -> QuestionSummary {
+    let last = q.assignments.last();
+    QuestionSummary {
+        category: q.category_code.clone(),
+        address: q.address.as_ref().map(address_line),
+        state: last.map(|s| s.state.as_str().to_owned()),
+        executor_id: last.map(|s| s.executor_id),
+        due_at: last.and_then(|s| s.due_at),
+    }
 }
 
 struct Script {

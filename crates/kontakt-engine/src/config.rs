@@ -62,6 +62,9 @@ pub struct EngineConfig {
     /// dialplan took in degraded mode get a record and, when the caller asked, a callback.
     /// A file that is not on this machine is skipped.
     pub degraded_cdr_files: Vec<String>,
+    /// With the operator's desk open, their phone rings once the desk has the screen-pop,
+    /// or after this many milliseconds at most (0: ring at once).
+    pub screen_pop_lead_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -139,6 +142,7 @@ impl Default for EngineConfig {
             callback_caller_id: "1580".into(),
             supervisors: Vec::new(),
             degraded_cdr_files: vec!["/var/log/freeswitch/cdr-csv/Master.csv".into()],
+            screen_pop_lead_ms: 300,
         }
     }
 }

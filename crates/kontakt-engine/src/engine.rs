@@ -287,6 +287,19 @@ pub(crate) enum EngineEvent {
     },
     /// Callbacks still owed from before this start (read once from the store).
     RestoreCallbacks(Vec<kontakt_store::CallRecord>),
+    /// An operator's desk opened (`true`) or closed its feed.
+    DeskPresence {
+        user: Id,
+        open: bool,
+    },
+    /// The screen-pop of this call was written to the operator's desk: ring now.
+    PopDelivered {
+        call: String,
+    },
+    /// No desk confirmed the pop in time: ring anyway.
+    PopDeadline {
+        call: String,
+    },
     /// Calls the dialplan took in degraded mode, new to the records (and whether a record
     /// of the call itself already exists: the socket was lost mid-call).
     Degraded(Vec<(crate::cdr::DegradedCall, bool)>),
@@ -475,6 +488,17 @@ impl EngineHandle {
     pub fn shutdown(&self) {
         let _ = self.tx.send(EngineEvent::Shutdown);
     }
+
+    /// An operator's desk feed opened or closed. While one is open, each offer's phone
+    /// rings only once the desk has the screen-pop (or `screen_pop_lead_ms` has passed).
+    pub fn desk_presence(&self, user: Id, open: bool) {
+        let _ = self.tx.send(EngineEvent::DeskPresence { user, open });
+    }
+
+    /// The screen-pop of `call` has been written to its operator's desk.
+    pub fn pop_delivered(&self, call: &str) {
+        let _ = self.tx.send(EngineEvent::PopDelivered { call: call.to_owned() });
+    }
 }
 
 /// One row of `show channels as json`.
@@ -553,6 +577,10 @@ pub(crate) struct Engine {
     noted_outside: std::collections::HashSet<String>,
     /// Nodes already warned about for a switchname other than their configured name.
     misnamed: std::collections::HashSet<String>,
+    /// Open desk feeds per operator.
+    desks: HashMap<Id, u32>,
+    /// Offers whose phone rings once the desk has the screen-pop, by call.
+    pending_rings: HashMap<String, PendingRing>,
 }
 
 /// The degraded-mode rows of a CDR file new since `tail`, each with whether a record of
@@ -599,6 +627,16 @@ async fn degraded_rows(
     }
     *tail = next;
     Ok(Vec::new())
+}
+
+/// An offer's originate, held until the operator's desk has the screen-pop.
+struct PendingRing {
+    uuid: String,
+    node: String,
+    cmd: String,
+    leg: String,
+    agent: AgentId,
+    offer: OfferId,
 }
 
 /// The end reason of an inbound call turned into a queued callback that is still owed.
@@ -740,6 +778,8 @@ pub fn start(setup: EngineSetup) -> Result<EngineHandle, crate::config::ConfigEr
         started_at: Utc::now(),
         noted_outside: Default::default(),
         misnamed: Default::default(),
+        desks: HashMap::new(),
+        pending_rings: HashMap::new(),
     };
     crate::retention::spawn(
         engine.cfg.recording.dir.clone(),
@@ -961,6 +1001,23 @@ impl Engine {
                 self.reconcile(&node, &alive, records)
             }
             EngineEvent::RestoreCallbacks(records) => self.restore_callbacks(records),
+            EngineEvent::DeskPresence { user, open } => {
+                let n = self.desks.entry(user).or_default();
+                *n = if open { n.saturating_add(1) } else { n.saturating_sub(1) };
+            }
+            EngineEvent::PopDelivered { call } => {
+                if let Some(r) = self.pending_rings.remove(&call) {
+                    self.metrics.pop_before_ring.fetch_add(1, Ordering::Relaxed);
+                    self.ring(r);
+                }
+            }
+            EngineEvent::PopDeadline { call } => {
+                if let Some(r) = self.pending_rings.remove(&call) {
+                    self.metrics.pop_late.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(call, "no desk confirmed the screen-pop in time; ringing");
+                    self.ring(r);
+                }
+            }
             EngineEvent::Degraded(calls) => self.import_degraded(calls),
             EngineEvent::Command { cmd, reply } => {
                 let r = self.command(cmd);
@@ -1595,19 +1652,24 @@ impl Engine {
                     cid = if caller.is_empty() { "anonymous".to_owned() } else { caller },
                     ep = b.endpoint,
                 );
-                self.spawn_originate(node, cmd, move |ok| {
-                    Some(EngineEvent::LegResult {
-                        call: uuid,
-                        leg,
-                        agent,
-                        offer,
-                        ok,
-                        at: Instant::now(),
-                    })
-                });
+                let ring = PendingRing { uuid: uuid.clone(), node, cmd, leg, agent, offer };
+                let lead = self.cfg.screen_pop_lead_ms;
+                if lead > 0 && self.desks.get(&b.user_id).is_some_and(|n| *n > 0) {
+                    // The person sees who calls before their phone rings.
+                    self.pending_rings.insert(uuid.clone(), ring);
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(lead)).await;
+                        let _ = tx.send(EngineEvent::PopDeadline { call: uuid });
+                    });
+                } else {
+                    self.ring(ring);
+                }
             }
             Output::CancelOffer { call, agent, reason } => {
                 let Some(uuid) = self.by_acd.get(&call).cloned() else { return };
+                // Not rung yet: nothing to cancel on the switch.
+                self.pending_rings.remove(&uuid);
                 let reason_s = match reason {
                     CancelReason::RingTimeout => "ring_timeout",
                     CancelReason::CallerHangup => "caller_hangup",
@@ -1794,6 +1856,14 @@ impl Engine {
         if let (Some(n), Some(q)) = (number, queue) {
             self.create_callback(&key, &q, n, "voicemail");
         }
+    }
+
+    /// Rings the operator's phone for an offer.
+    fn ring(&self, r: PendingRing) {
+        let PendingRing { uuid, node, cmd, leg, agent, offer } = r;
+        self.spawn_originate(node, cmd, move |ok| {
+            Some(EngineEvent::LegResult { call: uuid, leg, agent, offer, ok, at: Instant::now() })
+        });
     }
 
     /// A waiting call the router now holds as a queued callback (keeping its place): the

@@ -16,6 +16,9 @@ pub struct CallerContext {
     pub appeals: Vec<AppealSummary>,
     /// The operator who handled the applicant's last appeal (sticky routing).
     pub last_operator: Option<Id>,
+    /// Other people's appeals with questions still open at the applicant's building (only
+    /// those questions), newest first: the same burst pipe is often reported ten times.
+    pub at_address: Vec<AppealSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -91,6 +91,9 @@ pub struct Metrics {
     pub calls_reconciled_closed: AtomicU64,
     pub callbacks_created: AtomicU64,
     pub recordings_deleted: AtomicU64,
+    /// Offers rung after the desk confirmed the screen-pop, and after the deadline instead.
+    pub pop_before_ring: AtomicU64,
+    pub pop_late: AtomicU64,
     pub waiting_calls: AtomicI64,
     pub live_calls: AtomicI64,
     /// Service level of all queues, per mille (-1 when nothing was measured yet).
@@ -136,6 +139,12 @@ impl Metrics {
         ] {
             let _ = writeln!(o, "kontakt_calls_total{{outcome=\"{outcome}\"}} {v}");
         }
+        let _ = writeln!(
+            o,
+            "# HELP kontakt_screen_pops_total Offers to an operator with the desk open, by whether the desk had the screen-pop before the phone rang.\n# TYPE kontakt_screen_pops_total counter\nkontakt_screen_pops_total{{before_ring=\"true\"}} {}\nkontakt_screen_pops_total{{before_ring=\"false\"}} {}",
+            g(&self.pop_before_ring),
+            g(&self.pop_late)
+        );
         let _ = writeln!(
             o,
             "# HELP kontakt_recordings_deleted_total Recordings and voicemail messages deleted at the end of their retention.\n# TYPE kontakt_recordings_deleted_total counter\nkontakt_recordings_deleted_total {}",

@@ -349,7 +349,7 @@ async fn a_repeat_caller_is_recognised_and_offered_to_their_operator_first() {
                 privileges: Vec::new(),
                 confidential: false,
                 assurance: kontakt_appeals::AssuranceLevel::ContactVerified,
-                address: None,
+                address: Some(address("вул. Перемоги", "12")),
                 phones: vec!["+380507654321".into()],
             },
             Utc::now(),
@@ -360,6 +360,14 @@ async fn a_repeat_caller_is_recognised_and_offered_to_their_operator_first() {
     let mut earlier = appeal_for("earlier-call", b);
     earlier.applicant_id = Some(applicant.id);
     let earlier = c.store.register_appeal(earlier).await.unwrap();
+    // A neighbour reported no water in the same building (still open), and a lift in
+    // another one: the screen-pop shows the first only.
+    let mut neighbour = appeal_for("neighbour-call", a);
+    neighbour.questions = vec![
+        question_at("water.no_cold_water", address("вулиця Перемоги", "12")),
+        question_at("lift.stopped", address("просп. Соборний", "7")),
+    ];
+    let neighbour = c.store.register_appeal(neighbour).await.unwrap();
     let mut feed = c.engine.operator_feed();
     // A has been idle longest and would normally get the call.
     ready(&c, a).await;
@@ -373,6 +381,45 @@ async fn a_repeat_caller_is_recognised_and_offered_to_their_operator_first() {
     assert_eq!(known.id, applicant.id);
     assert_eq!(pop.context.appeals[0].reg_no, earlier.reg_no.to_string());
     assert_eq!(pop.context.last_operator, Some(b));
+    let nearby: Vec<(&str, Vec<&str>)> = pop
+        .context
+        .at_address
+        .iter()
+        .map(|a| (a.reg_no.as_str(), a.questions.iter().map(|q| q.category.as_str()).collect()))
+        .collect();
+    let reg = neighbour.reg_no.to_string();
+    assert_eq!(nearby, [(reg.as_str(), vec!["water.no_cold_water"])]);
+}
+
+fn address(street: &str, building: &str) -> kontakt_appeals::Address {
+    kontakt_appeals::Address {
+        city: Some("Запоріжжя".into()),
+        street: street.into(),
+        building: building.into(),
+        entrance: None,
+        flat: Some("15".into()),
+        floor: None,
+        district: None,
+        lat: None,
+        lon: None,
+    }
+}
+
+fn question_at(code: &str, addr: kontakt_appeals::Address) -> NewQuestion {
+    NewQuestion {
+        category_code: code.into(),
+        description: "Немає води".into(),
+        attributes: serde_json::json!({}),
+        building_key: Some(addr.building_key()),
+        address: Some(addr),
+        object_ref: None,
+        emergency: None,
+        severity: kontakt_appeals::Severity::P3,
+        sla_due_at: None,
+        attention_at: None,
+        repeat_of: None,
+        assignment: None,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -991,4 +1038,37 @@ async fn calls_taken_in_degraded_mode_are_imported_from_the_cdr() {
         panic!()
     };
     assert!(snap.calls.iter().all(|l| l.call != format!("cb-{answered}")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_desk_open_the_phone_rings_only_once_the_desk_has_the_screen_pop() {
+    let c = center(vec![("1001", answer_after(0.1))], |cfg| cfg.screen_pop_lead_ms = 60_000).await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    c.engine.desk_presence(op, true);
+    ready(&c, op).await;
+    let uuid = c.emu.place_call(&call("0505550041", &["1", "2"]));
+    let OperatorEvent::ScreenPop(pop) = next_for(&mut feed, op).await else { panic!() };
+    // The engine has made the offer (it is on the record) but holds the ring.
+    record_of(&c, &uuid, |r| r.steps.iter().any(|s| s.kind == "offer")).await;
+    assert!(!c.emu.channels().iter().any(|ch| ch.name.contains("1001")), "rang before the pop");
+    // The desk wrote the pop to the operator's screen: now the phone rings.
+    c.engine.pop_delivered(&pop.call);
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Connected { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desk_that_never_confirms_the_pop_delays_the_ring_only_briefly() {
+    let c = center(vec![("1001", answer_after(0.1))], |cfg| cfg.screen_pop_lead_ms = 200).await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    c.engine.desk_presence(op, true);
+    ready(&c, op).await;
+    let uuid = c.emu.place_call(&call("0505550042", &["1", "2"]));
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::ScreenPop(_)));
+    assert!(matches!(next_for(&mut feed, op).await, OperatorEvent::Connected { .. }));
+    let r = record_of(&c, &uuid, |r| r.connected_at.is_some()).await;
+    let (offered, connected) = (r.offered_at.unwrap(), r.connected_at.unwrap());
+    assert!(connected - offered >= chrono::Duration::milliseconds(200), "{r:?}");
+    assert_eq!(c.engine.metrics().pop_late.load(std::sync::atomic::Ordering::Relaxed), 1);
 }

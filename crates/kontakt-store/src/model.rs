@@ -356,6 +356,8 @@ pub struct AppealFilter {
     pub registered_to: Option<DateTime<Utc>>,
     /// Substring of any question's description, ignoring case (Cyrillic included).
     pub text: Option<String>,
+    /// Appeals with a question at this building (`Address::building_key`).
+    pub building_key: Option<String>,
     /// Keyset pagination: only appeals with an id below this (newest first).
     pub before_id: Option<Id>,
     pub limit: i64,

@@ -1579,8 +1579,12 @@ macro_rules! sql_store {
                         qb.push(" AND p.id < ");
                         qb.push_bind(id);
                     }
-                    if f.category_prefix.is_some() || f.text.is_some() {
+                    if f.category_prefix.is_some() || f.text.is_some() || f.building_key.is_some() {
                         qb.push(" AND EXISTS (SELECT 1 FROM questions q WHERE q.appeal_id = p.id");
+                        if let Some(key) = &f.building_key {
+                            qb.push(" AND q.building_key = ");
+                            qb.push_bind(key.clone());
+                        }
                         if let Some(prefix) = &f.category_prefix {
                             qb.push(" AND substr(q.category_code, 1, length(");
                             qb.push_bind(prefix.clone());

@@ -665,6 +665,27 @@ async fn list_filters_and_pages(store: Arc<dyn Store>) {
     .await;
     assert!(injected.is_empty());
     assert_eq!(store.count_appeals().await.unwrap(), 7);
+    // By building: every question above is at вул. Перемоги, 12; one more elsewhere.
+    let mut elsewhere = question("water.no_cold_water", Some(vodokanal.id), at);
+    let addr = address("просп. Соборний", "7");
+    elsewhere.building_key = Some(addr.building_key());
+    elsewhere.address = Some(addr.clone());
+    store.register_appeal(appeal(None, vec![elsewhere], at + Duration::minutes(30))).await.unwrap();
+    let there = page(AppealFilter {
+        limit: 50,
+        building_key: Some(addr.building_key()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(there.iter().map(|a| a.reg_no.seq).collect::<Vec<_>>(), [8]);
+    let here = page(AppealFilter {
+        limit: 50,
+        building_key: Some(address("вулиця Перемоги", "12").building_key()),
+        category_prefix: Some("lifts".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(here.len(), 3, "the same building however the street is written");
 }
 
 async fn prior_questions_by_applicant_or_building(store: Arc<dyn Store>) {

@@ -114,6 +114,8 @@ function onMessage(msg) {
       S.talkingSince = null;
       savePop(d);
       renderPop(true);
+      // Drawn: tell the server, which rings the phone only now.
+      feed.shown(d.call);
       prefillFromPop(d);
       break;
     case 'offer_cancelled':
@@ -253,6 +255,13 @@ function renderPop(fresh) {
           qq.address ? ` — ${qq.address}` : '', ` (${state ? label('aq.', state) : t('aq.none')})`));
       }
     });
+  }
+  // Other people's open questions at the same building (the server sends only open ones).
+  for (const a of ctx.at_address || []) {
+    for (const qq of a.questions || []) {
+      open.appendChild(el('li', { class: 'at-address' }, `${a.reg_no}: ${categoryName(qq.category)}`,
+        qq.address ? ` — ${qq.address}` : '', ` (${qq.state ? label('aq.', qq.state) : t('aq.none')})`));
+    }
   }
   if (!appeals.length) body.appendChild(el('tr', {}, el('td', { colspan: 5, class: 'muted' }, t('pop.no_appeals'))));
   if (!open.children.length) open.appendChild(el('li', { class: 'muted' }, t('pop.no_appeals')));
@@ -600,6 +609,8 @@ async function submitOutcome() {
 
 // ---- the category search ----------------------------------------------------------------------
 
+// The desk's feed (it acknowledges screen-pops).
+let feed = null;
 let active = -1;
 let shown = [];
 
@@ -866,7 +877,7 @@ async function start() {
   // The feed starts at once (a call may be on its way); names of categories and executors
   // fill in when the reference data arrives.
   reference.then(() => render());
-  new FeedClient({ view: 'desk', onSnapshot, onMessage, statusEl: $('feed-status') }).start();
+  feed = new FeedClient({ view: 'desk', ack: 'pop', onSnapshot, onMessage, statusEl: $('feed-status') }).start();
 }
 
 start();

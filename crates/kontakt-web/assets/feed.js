@@ -16,8 +16,10 @@ import { t } from './i18n.js';
 export const PROTOCOL = 1;
 
 export class FeedClient {
-  constructor({ view, onSnapshot, onMessage, onStatus, statusEl }) {
+  constructor({ view, ack, onSnapshot, onMessage, onStatus, statusEl }) {
     this.view = view;
+    // 'pop': this page tells the server when it shows a screen-pop (see shown()).
+    this.ack = ack || null;
     this.onSnapshot = onSnapshot || (() => {});
     this.onMessage = onMessage || (() => {});
     this.onStatus = onStatus || (() => {});
@@ -46,10 +48,17 @@ export class FeedClient {
   url() {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     let u = `${scheme}://${location.host}/api/v1/feed?view=${encodeURIComponent(this.view)}`;
+    if (this.ack) u += `&ack=${encodeURIComponent(this.ack)}`;
     if (this.stream !== null && this.seq !== null) {
       u += `&resume=${encodeURIComponent(this.stream)}:${this.seq}`;
     }
     return u;
+  }
+
+  // The screen-pop of `call` is on the screen: the operator's phone rings now.
+  shown(call) {
+    if (this.ack !== 'pop' || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(JSON.stringify({ type: 'shown', call }));
   }
 
   connect() {

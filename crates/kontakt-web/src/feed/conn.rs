@@ -21,8 +21,9 @@ pub(crate) const VERSION: u32 = 1;
 pub(crate) trait Transport: Send {
     /// Writes one text message; false when the socket is gone.
     fn send_text(&mut self, text: String) -> impl Future<Output = bool> + Send;
-    /// Waits for anything from the client; false when it closed the connection.
-    fn recv(&mut self) -> impl Future<Output = bool> + Send;
+    /// Waits for the client's next message; `None` when it closed the connection, `Some("")`
+    /// for anything but text (pings are answered by the library).
+    fn recv(&mut self) -> impl Future<Output = Option<String>> + Send;
     fn ping(&mut self) -> impl Future<Output = bool> + Send;
     fn close(&mut self, code: u16, reason: &'static str) -> impl Future<Output = ()> + Send;
 }
@@ -38,6 +39,8 @@ pub(crate) trait Backend: Send + Sync {
     fn still_allowed(&self) -> impl Future<Output = bool> + Send;
     /// Called after a message was written; `live` is false for replayed messages.
     fn written(&self, payload: &Payload, live: bool);
+    /// A text message from the client (docs/websocket.md, "What a client may send").
+    fn received(&self, _text: &str) {}
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -180,11 +183,11 @@ async fn serve<T: Transport, B: Backend>(
                     return;
                 }
             },
-            open = c.t.recv() => {
-                if !open {
-                    return;
-                }
-            }
+            said = c.t.recv() => match said {
+                None => return,
+                Some(text) if !text.is_empty() => c.backend.received(&text),
+                Some(_) => {}
+            },
             _ = tick.tick() => {
                 if !c.backend.still_allowed().await {
                     c.t.close(POLICY, "session ended").await;
@@ -226,8 +229,8 @@ mod tests {
         async fn send_text(&mut self, text: String) -> bool {
             self.out.send(text).await.is_ok()
         }
-        async fn recv(&mut self) -> bool {
-            self.incoming.recv().await.is_some()
+        async fn recv(&mut self) -> Option<String> {
+            self.incoming.recv().await.map(|()| String::new())
         }
         async fn ping(&mut self) -> bool {
             true

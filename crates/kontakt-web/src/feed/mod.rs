@@ -26,10 +26,14 @@ impl conn::Transport for Socket {
         self.0.send(Message::Text(text.into())).await.is_ok()
     }
 
-    async fn recv(&mut self) -> bool {
-        // Clients have nothing to say on this feed; anything but a close is ignored (pings
-        // are answered by the library).
-        matches!(self.0.recv().await, Some(Ok(m)) if !matches!(m, Message::Close(_)))
+    async fn recv(&mut self) -> Option<String> {
+        // Text is the only thing a client may say (an acknowledgement); pings are answered
+        // by the library; anything else is ignored.
+        match self.0.recv().await {
+            Some(Ok(Message::Text(t))) => Some(t.as_str().to_owned()),
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => None,
+            Some(Ok(_)) => Some(String::new()),
+        }
     }
 
     async fn ping(&mut self) -> bool {
@@ -56,6 +60,9 @@ pub(crate) struct EngineBackend {
     pub(crate) user: Id,
     pub(crate) credential: Credential,
     pub(crate) view: View,
+    /// The desk acknowledges each screen-pop it shows (`?ack=pop`): the engine rings the
+    /// phone on that acknowledgement.
+    pub(crate) acks_pops: bool,
 }
 
 /// The stream's snapshot as a JSON object: the desk (as GET /api/v1/desk) or the wall board
@@ -105,6 +112,18 @@ impl conn::Backend for EngineBackend {
                 tracing::warn!(error = %e, "feed: cannot re-check the session; keeping it");
                 true
             }
+        }
+    }
+
+    fn received(&self, text: &str) {
+        // `{"type":"shown","call":"…"}`: the page shows this call's screen-pop. Anything
+        // else, or from a connection that did not ask to acknowledge, is ignored.
+        if !self.acks_pops || self.view != View::Desk || text.len() > 512 {
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(text) else { return };
+        if let (Some("shown"), Some(call)) = (v["type"].as_str(), v["call"].as_str()) {
+            self.engine.pop_delivered(call);
         }
     }
 

@@ -114,6 +114,7 @@ pub(crate) async fn list_appeals(
         registered_from: q.registered_from,
         registered_to: q.registered_to,
         text: q.text,
+        building_key: None,
         before_id: q.before_id,
         limit,
     };

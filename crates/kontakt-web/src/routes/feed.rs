@@ -32,6 +32,9 @@ pub(crate) struct FeedQuery {
     /// `desk` (the caller's own call events; operators, and supervisors who take calls) or
     /// `wallboard` (supervisors and administrators). Default: by role.
     view: Option<String>,
+    /// `pop`: this desk acknowledges each screen-pop once it shows it, and the operator's
+    /// phone rings only then (or after `screen_pop_lead_ms`). Desk view only.
+    ack: Option<String>,
 }
 
 /// Same origin: the `Origin` header's host (and port) is the `Host` the request was sent to.
@@ -90,6 +93,17 @@ pub(crate) async fn feed(
         View::Wallboard => Permission::Supervise,
     })?;
     let resume = q.resume.as_deref().map(parse_resume).transpose()?;
+    let acks_pops = match q.ack.as_deref() {
+        None => false,
+        Some("pop") if view == View::Desk => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "ack is pop, on the desk view only",
+            ));
+        }
+    };
     let credential = match caller.method {
         AuthMethod::Session => {
             if !same_origin(&headers) {
@@ -141,11 +155,39 @@ pub(crate) async fn feed(
         // The board shows callers' numbers: who watched it, and when, is on record.
         audit(&web.app, &caller, "open_feed", ("feed", view.name().into()), json!({})).await?;
     }
-    let backend =
-        EngineBackend { engine, store: web.app.store.clone(), user: key.user, credential, view };
-    Ok(ws.max_message_size(64 * 1024).on_upgrade(move |socket| {
-        conn::run(Socket(socket), hub, backend, key, sub, first, Timing::default())
+    let backend = EngineBackend {
+        engine,
+        store: web.app.store.clone(),
+        user: key.user,
+        credential,
+        view,
+        acks_pops,
+    };
+    Ok(ws.max_message_size(64 * 1024).on_upgrade(move |socket| async move {
+        // While a desk is open the engine holds each offer's ring for its screen-pop.
+        let _desk = acks_pops.then(|| DeskOpen::new(&backend.engine, key.user));
+        conn::run(Socket(socket), hub, backend, key, sub, first, Timing::default()).await
     }))
+}
+
+/// An operator's open desk feed that acknowledges screen-pops, told to the engine; dropping it (however the connection
+/// ends) tells the engine the desk is gone.
+struct DeskOpen {
+    engine: kontakt_engine::EngineHandle,
+    user: kontakt_store::Id,
+}
+
+impl DeskOpen {
+    fn new(engine: &kontakt_engine::EngineHandle, user: kontakt_store::Id) -> Self {
+        engine.desk_presence(user, true);
+        DeskOpen { engine: engine.clone(), user }
+    }
+}
+
+impl Drop for DeskOpen {
+    fn drop(&mut self) {
+        self.engine.desk_presence(self.user, false);
+    }
 }
 
 #[cfg(test)]

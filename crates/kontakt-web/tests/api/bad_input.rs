@@ -1669,8 +1669,16 @@ fn cases(env: &Env, k: &Known) -> Vec<Case> {
     }
 
     // --- the feed (these requests carry the cookie; no handshake is made) --------------------
-    for q in ["resume=abc", "resume=abc:-1", "resume=:5", "resume=abc:1:2", "view=nope", "bogus=1"]
-    {
+    for q in [
+        "resume=abc",
+        "resume=abc:-1",
+        "resume=:5",
+        "resume=abc:1:2",
+        "view=nope",
+        "bogus=1",
+        "ack=everything",
+        "view=desk&ack=pops",
+    ] {
         c.push(case(
             Operator,
             "GET",

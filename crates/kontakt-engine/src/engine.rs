@@ -2488,8 +2488,11 @@ impl Engine {
             return Err(CommandError::UnknownOutcome(o.clone()));
         }
         let now = self.now();
+        // The operator's call in wrap-up: linked below, even when the same channel is live
+        // again for Kontakt (transferred on to a target that came back to our socket).
+        let in_wrap_up = self.ended.get(call).is_some_and(|(_, agent, _)| *agent == Some(a));
         // A live call being talked: remember the link; wrap-up ends as the call does.
-        if let Some(c) = self.calls.get_mut(call) {
+        if let Some(c) = self.calls.get_mut(call).filter(|_| !in_wrap_up) {
             if c.agent != Some(a) {
                 return Err(CommandError::NotYourCall);
             }

@@ -72,7 +72,7 @@ async function main() {
     const { page } = s;
 
     // The feed goes through a relay the test controls, to take it down and bring it back.
-    const relay = { blocked: false, page: null };
+    const relay = { blocked: false, mute: false, page: null, connects: 0 };
     await page.routeWebSocket(/\/api\/v1\/feed/, (ws) => {
       if (relay.blocked) {
         ws.close({ code: 4002, reason: 'the test keeps the feed down' });
@@ -80,7 +80,11 @@ async function main() {
       }
       const server = ws.connectToServer();
       relay.page = ws;
-      server.onMessage((m) => ws.send(m));
+      relay.connects += 1;
+      // Muted: the socket stays open but the server's messages are lost on the way.
+      server.onMessage((m) => {
+        if (!relay.mute) ws.send(m);
+      });
     });
 
     let olena;
@@ -189,6 +193,19 @@ async function main() {
       relay.blocked = false;
       await feedLive(page);
       await page.locator('#wb-stale').waitFor({ state: 'hidden' });
+    });
+
+    await step('a socket that goes silent is noticed within 1.5 s and replaced', async () => {
+      const connects = relay.connects;
+      relay.mute = true;
+      const t0 = Date.now();
+      await page.locator('#wb-stale').waitFor({ state: 'visible' });
+      const noticed = Date.now() - t0;
+      assert(noticed < 2500, `the silent socket was noticed after ${noticed} ms`);
+      relay.mute = false;
+      await page.waitForFunction(() => document.getElementById('wb-stale').hidden);
+      assert(relay.connects > connects, 'the page opened a new connection');
+      out.silent_noticed_ms = noticed;
     });
 
     await step('both callers hang up: the calls disappear and the chart counts them', async () => {

@@ -3,8 +3,9 @@
 // between. Everything a citizen supplied (caller numbers) and every name is set as text.
 //
 // Never silently stale: a ticker checks the age of the last feed message; past the
-// configured limit (2 s, twice the snapshot interval) a banner says "disconnected, last update
-// hh:mm:ss", the figures are greyed, and the socket is closed so the feed client reconnects.
+// configured limit (1.5 s; snapshots come every second) a banner says "disconnected, last
+// update hh:mm:ss" and the figures are greyed; a socket silent for 3 s is closed so the feed
+// client resumes on a new one.
 import { api } from './api.js';
 import { FeedClient } from './feed.js';
 import { t, has, lang } from './i18n.js';
@@ -494,7 +495,8 @@ function renderSoon() {
 
 /** Shows (or hides) the staleness banner; true when the figures are stale. */
 function staleness() {
-  const limit = CONFIG.stale_after_ms || 2000;
+  const limit = CONFIG.stale_after_ms || 1500;
+  const reconnect = CONFIG.reconnect_after_ms || 3000;
   const age = Date.now() - S.lastMessage;
   const live = feed && feed.state === 'live';
   const stale = !S.lastMessage || age > limit || !live;
@@ -509,7 +511,7 @@ function staleness() {
   document.body.classList.toggle('stale', Boolean(show));
   // A socket that says nothing is as good as dead: make the client reconnect (with resume).
   // A fresh connection gets its own grace period before its first snapshot.
-  if (live && Date.now() - Math.max(S.lastMessage, S.liveSince) > limit && feed.ws) {
+  if (live && Date.now() - Math.max(S.lastMessage, S.liveSince) > reconnect && feed.ws) {
     try {
       feed.ws.close(4001, 'stale');
     } catch {

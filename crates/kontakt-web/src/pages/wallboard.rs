@@ -7,7 +7,8 @@
 //!
 //! **Never silently stale.** The feed sends a snapshot every second. When nothing has arrived
 //! for [`STALE_AFTER_MS`], or the socket is down, the page says so in a banner with the time of
-//! its last update, greys the figures, and reconnects.
+//! its last update and greys the figures; a socket silent for [`RECONNECT_AFTER_MS`] is
+//! replaced.
 //!
 //! **Thresholds** turn a figure amber, then red. The defaults are [`THRESHOLDS`]; each one can
 //! be changed per screen in the page's address (`?waiting=2,5&service_level=90,75`), so a
@@ -40,8 +41,13 @@ pub(crate) fn routes() -> Router<WebState> {
 }
 
 /// The feed sends a snapshot every second; this long without any message and the page says
-/// its figures are stale (and reconnects).
-pub(crate) const STALE_AFTER_MS: u64 = 2_000;
+/// its figures are stale: what it shows is never older than this without a warning.
+pub(crate) const STALE_AFTER_MS: u64 = 1_500;
+
+/// A socket silent this long (three snapshots missed) is closed and the feed resumed on a new
+/// one. Longer than [`STALE_AFTER_MS`], so one late snapshot on a busy server shows the banner
+/// for a moment but does not make every screen reconnect.
+pub(crate) const RECONNECT_AFTER_MS: u64 = 3_000;
 
 /// Which way a figure gets worse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +125,7 @@ fn config(state: &AppState, user_id: i64, username: &str) -> Value {
             "has_phone": false,
             "thresholds": thresholds,
             "stale_after_ms": STALE_AFTER_MS,
+            "reconnect_after_ms": RECONNECT_AFTER_MS,
         });
     };
     let cfg = engine.config();
@@ -142,6 +149,7 @@ fn config(state: &AppState, user_id: i64, username: &str) -> Value {
         "has_phone": cfg.supervisors.iter().any(|s| s.username == username),
         "thresholds": thresholds,
         "stale_after_ms": STALE_AFTER_MS,
+        "reconnect_after_ms": RECONNECT_AFTER_MS,
     })
 }
 
@@ -529,7 +537,8 @@ mod tests {
         let end = start + page[start..].find("</script>").unwrap();
         let cfg: Value = serde_json::from_str(&page[start..end]).unwrap();
         assert_eq!(cfg["telephony"], false);
-        assert_eq!(cfg["stale_after_ms"], 2000);
+        assert_eq!(cfg["stale_after_ms"], 1500);
+        assert_eq!(cfg["reconnect_after_ms"], 3000);
         assert_eq!(cfg["thresholds"]["service_level"]["worse"], "lower");
         assert_eq!(cfg["thresholds"]["waiting"]["amber"], 3.0);
         // Every string the page and its script use is in the page, in Ukrainian by default.

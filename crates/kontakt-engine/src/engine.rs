@@ -190,6 +190,8 @@ pub struct OperatorStatus {
     pub wrap_up_call: Option<String>,
     pub outcomes: Vec<String>,
     pub pause_reasons: Vec<String>,
+    /// The screen-pop of the live or wrap-up call.
+    pub pop: Option<Arc<ScreenPop>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -404,6 +406,9 @@ struct Operator {
     call: Option<String>,
     /// Ended call whose link is awaited, with when it ended.
     wrap: Option<(CallKey, Millis)>,
+    /// The last screen-pop, for a desk opened mid-call (shown while its call is the live
+    /// or wrap-up call).
+    pop: Option<Arc<ScreenPop>>,
 }
 
 /// Handle to a running engine; cheap to clone.
@@ -726,6 +731,7 @@ pub fn start(setup: EngineSetup) -> Result<EngineHandle, crate::config::ConfigEr
                 since: Utc::now(),
                 call: None,
                 wrap: None,
+                pop: None,
             },
         );
     }
@@ -1626,6 +1632,9 @@ impl Engine {
                     o.call = Some(uuid.clone());
                 }
                 // The screen-pop goes out before the phone rings.
+                if let Some(o) = self.ops.get_mut(&agent) {
+                    o.pop = Some(Arc::new(pop.clone()));
+                }
                 self.to_operator(agent, OperatorEvent::ScreenPop(Box::new(pop)));
                 self.metrics.offer_to_pop.observe_us(decided.elapsed().as_micros() as u64);
                 self.legs.insert(leg.clone(), uuid.clone());
@@ -2460,15 +2469,21 @@ impl Engine {
             Command::OperatorStatus { user } => {
                 let a = self.agent_of(user)?;
                 let o = self.ops.get(&a).ok_or(CommandError::UnknownOperator)?;
+                let wrap_up_call = o.wrap.as_ref().map(|w| w.0.uuid.clone());
+                let pop = o
+                    .pop
+                    .clone()
+                    .filter(|p| o.call.as_ref().or(wrap_up_call.as_ref()) == Some(&p.call));
                 Ok(Reply::Operator(Box::new(OperatorStatus {
                     user_id: user,
                     state: o.state.name().into(),
                     reason: o.reason.clone(),
                     since: o.since,
                     call: o.call.clone(),
-                    wrap_up_call: o.wrap.as_ref().map(|w| w.0.uuid.clone()),
+                    wrap_up_call,
                     outcomes: self.cfg.outcomes.clone(),
                     pause_reasons: self.cfg.pause_reasons.clone(),
+                    pop,
                 })))
             }
             Command::Snapshot => Ok(Reply::Snapshot(Box::new(self.snapshot()))),

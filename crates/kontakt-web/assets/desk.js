@@ -93,7 +93,8 @@ function onSnapshot(d) {
   if (!S.wrapCall) S.wrapSince = null;
   const current = S.call || S.wrapCall;
   if (current && (!S.pop || S.pop.call !== current)) {
-    S.pop = restorePop(current);
+    // The server's copy (a desk opened mid-call), else what this tab kept.
+    S.pop = d.pop && d.pop.call === current ? d.pop : restorePop(current);
     if (S.pop) renderPop(false);
   }
   if (!current) S.pop = null;

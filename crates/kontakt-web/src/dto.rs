@@ -625,6 +625,10 @@ pub struct DeskDto {
     pub pause_reasons: Vec<String>,
     /// Blind-transfer targets.
     pub directory: Vec<TransferTargetDto>,
+    /// The screen-pop of the live or wrap-up call (the `data` of its `screen_pop` message),
+    /// so a desk opened mid-call shows it.
+    #[schema(value_type = Option<Object>)]
+    pub pop: Option<serde_json::Value>,
 }
 
 /// Exactly one of the three: an existing appeal, a non-appeal outcome, or a new appeal

@@ -133,6 +133,7 @@ pub(crate) fn desk_dto(engine: &EngineHandle, s: OperatorStatus) -> DeskDto {
             .iter()
             .map(|t| TransferTargetDto { code: t.code.clone(), name: t.name.clone() })
             .collect(),
+        pop: s.pop.and_then(|p| serde_json::to_value(&*p).ok()),
     }
 }
 

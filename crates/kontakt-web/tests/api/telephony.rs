@@ -377,7 +377,11 @@ async fn a_call_from_screen_pop_to_a_linked_appeal(env: &Env) {
     let ended = fa.until("ended", |d| d["call"] == uuid.as_str()).await;
     assert_eq!(ended["data"]["wrap_up"], true);
     let desk = http(c.addr, "GET", "/api/v1/desk", Some(&a), None).await;
-    assert_eq!(desk.expect(200)["wrap_up_call"], uuid.as_str());
+    let desk = desk.expect(200);
+    assert_eq!(desk["wrap_up_call"], uuid.as_str());
+    // A desk opened now still shows who called: the snapshot carries the screen-pop.
+    assert_eq!(desk["pop"]["call"], uuid.as_str(), "{desk}");
+    assert_eq!(desk["pop"]["context"]["applicant"]["id"], applicant, "{desk}");
     // The supervisor's board showed the call, then its end.
     fs.until("call_gone", |d| d["call"] == uuid.as_str()).await;
     assert!(

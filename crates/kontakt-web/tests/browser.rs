@@ -289,37 +289,32 @@ impl Drop for Killed {
     }
 }
 
-/// What the script asks for, one JSON object a line.
-async fn answer(c: &Center, req: &Value) -> Value {
-    match req["cmd"].as_str() {
-        Some("call") => {
-            let mut call =
-                ScriptedCall::new(req["caller"].as_str().unwrap_or("0501234567"), "1580");
-            // Ukrainian, then "housing" (the general queue).
-            call.digits = vec!["1".into(), "2".into()];
-            call.talk_secs = Some(req["talk_secs"].as_f64().unwrap_or(600.0));
-            call.patience_secs = Some(120.0);
-            json!({"uuid": c.emu.place_call(&call)})
-        }
-        Some("hangup_caller") => {
-            let uuid = req["uuid"].as_str().unwrap_or("");
-            json!({"ok": c.emu.hangup(uuid, "NORMAL_CLEARING")})
-        }
-        other => json!({"error": format!("unknown command {other:?}")}),
-    }
+/// Where the scripts save screenshots (CI keeps them as artifacts).
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operators_work_a_call_in_a_real_browser() {
-    let Some((dir, chromium)) = setup() else { return };
-    let c = center().await;
-    let artifacts =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
+/// Runs a browser script against the server at `addr`: it asks for things one JSON line at
+/// a time on its stdout (`answer` replies on its stdin) and ends with a `result` line, which
+/// is returned. Fails the test when the script fails or outlives `LIMIT`.
+async fn run_script<F, Fut>(
+    dir: &std::path::Path,
+    chromium: &str,
+    addr: std::net::SocketAddr,
+    script: &str,
+    mut answer: F,
+) -> Value
+where
+    F: FnMut(Value) -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let artifacts = artifacts();
     let mut child = Command::new("node")
-        .arg(dir.join("desk.mjs"))
-        .env("KONTAKT_URL", format!("http://{}", c.addr))
-        .env("KONTAKT_CHROMIUM", &chromium)
+        .arg(dir.join(script))
+        .env("KONTAKT_URL", format!("http://{addr}"))
+        .env("KONTAKT_CHROMIUM", chromium)
         .env("KONTAKT_PASSWORD", PASSWORD)
         .env("KONTAKT_ARTIFACTS", &artifacts)
         .env("KONTAKT_INJECT", INJECT)
@@ -352,7 +347,7 @@ async fn operators_work_a_call_in_a_real_browser() {
                 result = Some(req);
                 continue;
             }
-            let reply = answer(&c, &req).await;
+            let reply = answer(req).await;
             stdin.write_all(format!("{reply}\n").as_bytes()).unwrap();
             stdin.flush().unwrap();
         }
@@ -363,6 +358,43 @@ async fn operators_work_a_call_in_a_real_browser() {
     assert!(status.success(), "the browser script failed ({status}); see its output above");
     let result = result.expect("the script ended without a result line");
     println!("browser result: {result}");
+    result
+}
+
+/// What the script asks for, one JSON object a line.
+async fn answer(c: &Center, req: &Value) -> Value {
+    match req["cmd"].as_str() {
+        Some("call") => {
+            let mut call =
+                ScriptedCall::new(req["caller"].as_str().unwrap_or("0501234567"), "1580");
+            // Ukrainian, then "housing" (the general queue).
+            call.digits = vec!["1".into(), "2".into()];
+            call.talk_secs = Some(req["talk_secs"].as_f64().unwrap_or(600.0));
+            call.patience_secs = Some(120.0);
+            json!({"uuid": c.emu.place_call(&call)})
+        }
+        Some("hangup_caller") => {
+            let uuid = req["uuid"].as_str().unwrap_or("");
+            json!({"ok": c.emu.hangup(uuid, "NORMAL_CLEARING")})
+        }
+        other => json!({"error": format!("unknown command {other:?}")}),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_work_a_call_in_a_real_browser() {
+    let Some((dir, chromium)) = setup() else { return };
+    let c = center().await;
+    let center = &c;
+    let result =
+        run_script(
+            &dir,
+            &chromium,
+            c.addr,
+            "desk.mjs",
+            |req| async move { answer(center, &req).await },
+        )
+        .await;
 
     // The screen-pop and the ring, per call, on one clock (the emulator stamps its events
     // with the system clock; the page with performance.timeOrigin + now()): the desk
@@ -583,54 +615,11 @@ async fn wallboard_answer(c: &Center, eavesdrops: &Eavesdrops, req: &Value) -> V
 async fn a_supervisor_runs_the_wallboard_in_a_real_browser() {
     let Some((dir, chromium)) = setup() else { return };
     let (c, nadia, eavesdrops) = wallboard_center().await;
-    let artifacts =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let mut child = Command::new("node")
-        .arg(dir.join("wallboard.mjs"))
-        .env("KONTAKT_URL", format!("http://{}", c.addr))
-        .env("KONTAKT_CHROMIUM", &chromium)
-        .env("KONTAKT_PASSWORD", PASSWORD)
-        .env("KONTAKT_ARTIFACTS", &artifacts)
-        .env("KONTAKT_INJECT", INJECT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node");
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let child = Killed(child);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut result = None;
-    let run = async {
-        while let Some(line) = rx.recv().await {
-            let Ok(req) = serde_json::from_str::<Value>(&line) else {
-                println!("script: {line}");
-                continue;
-            };
-            if req["cmd"] == "result" {
-                result = Some(req);
-                continue;
-            }
-            let reply = wallboard_answer(&c, &eavesdrops, &req).await;
-            stdin.write_all(format!("{reply}\n").as_bytes()).unwrap();
-            stdin.flush().unwrap();
-        }
-    };
-    tokio::time::timeout(LIMIT, run).await.expect("the browser script timed out");
-    let status = child.wait();
-    assert!(status.success(), "the browser script failed ({status}); see its output above");
-    let result = result.expect("the script ended without a result line");
-    println!("browser result: {result}");
+    let (center, taps) = (&c, &eavesdrops);
+    let result = run_script(&dir, &chromium, c.addr, "wallboard.mjs", |req| async move {
+        wallboard_answer(center, taps, &req).await
+    })
+    .await;
 
     // The listen session the page started reached the switch as a plain listen (no whisper)
     // from nadia's phone.
@@ -674,6 +663,6 @@ async fn a_supervisor_runs_the_wallboard_in_a_real_browser() {
     assert_eq!(record.caller, None, "{record:?}");
     assert!(record.caller_raw.contains("onerror"), "{record:?}");
     // The screenshot for the README.
-    let shot = artifacts.join("wallboard.png");
+    let shot = artifacts().join("wallboard.png");
     assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "{shot:?}");
 }

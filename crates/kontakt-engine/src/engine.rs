@@ -2438,6 +2438,12 @@ impl Engine {
             }
             Command::ForceState { agent, state } => {
                 let a = self.agent_of(agent)?;
+                // A supervisor's pause names a configured reason, as an operator's does.
+                if let ForcedState::Paused(r) = &state
+                    && !self.cfg.pause_reasons.contains(r)
+                {
+                    return Err(CommandError::UnknownReason(r.clone()));
+                }
                 Self::applied(self.router.handle(Input::ForceAgentState { agent: a, state }, now))
             }
             Command::MoveCall { call, queue } => {

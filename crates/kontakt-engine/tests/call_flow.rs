@@ -1072,3 +1072,20 @@ async fn a_desk_that_never_confirms_the_pop_delays_the_ring_only_briefly() {
     assert!(connected - offered >= chrono::Duration::milliseconds(200), "{r:?}");
     assert_eq!(c.engine.metrics().pop_late.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_pause_names_a_configured_reason() {
+    let c = center(vec![("1001", answer_after(0.1))], |_| {}).await;
+    let op = c.ops[0];
+    ready(&c, op).await;
+    let bad = kontakt_acd::ForcedState::Paused("coffee with friends".into());
+    let r = c.engine.command(Command::ForceState { agent: op, state: bad }).await;
+    assert!(matches!(r, Err(CommandError::UnknownReason(_))), "{r:?}");
+    let good = kontakt_acd::ForcedState::Paused("training".into());
+    c.engine.command(Command::ForceState { agent: op, state: good }).await.unwrap();
+    let Reply::Operator(s) = c.engine.command(Command::OperatorStatus { user: op }).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((s.state.as_str(), s.reason.as_deref()), ("paused", Some("training")));
+}

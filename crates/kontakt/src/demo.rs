@@ -2,9 +2,9 @@
 //! operators, on the configured database. With `--duration` it stops by itself and prints a
 //! JSON summary an outside check can read.
 //!
-//! The simulated operators use the same API a browser does: each holds an API token, reads
-//! its own events from the WebSocket feed (`/api/v1/feed`) and answers them over HTTP —
-//! ready at `/api/v1/desk/state`, and after each call `/api/v1/desk/calls/{uuid}/link`,
+//! The simulated operators use the same API a browser does (`simops`): each holds an API
+//! token, reads its own events from the WebSocket feed (`/api/v1/feed`) and answers them over
+//! HTTP — ready at `/api/v1/desk/state`, and after each call `/api/v1/desk/calls/{uuid}/link`,
 //! registering a new appeal from the call for most calls and giving an outcome for the rest.
 //! The free seats are real operator accounts for people to log into.
 
@@ -23,6 +23,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::simops;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DemoArgs {
@@ -166,19 +167,17 @@ pub(crate) async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
     };
     tokio::spawn(axum::serve(listener, kontakt_web::app(state)).into_future());
     for b in bindings.iter().take(args.operators) {
-        let token = kontakt_web::auth::new_token();
-        store
-            .create_api_token(
-                b.user_id,
-                "demo".into(),
-                kontakt_web::auth::token_hash(&token),
-                Utc::now(),
-            )
-            .await?;
-        let seed = args.seed ^ b.user_id as u64;
+        let token = simops::issue_token(store.as_ref(), b.user_id, "demo").await?;
+        let plan = simops::OperatorPlan {
+            seed: args.seed ^ b.user_id as u64,
+            wrap_ms: 500..3000,
+            appeal_share: 0.8,
+            pause_back: Duration::from_secs(5),
+            failed_requests: Default::default(),
+        };
         let name = b.username.clone();
         tokio::spawn(async move {
-            if let Err(e) = simulated_operator(addr, token, seed).await {
+            if let Err(e) = simops::operator(addr, token, plan, |_| {}).await {
                 tracing::error!(operator = %name, error = %e, "simulated operator stopped");
             }
         });
@@ -269,94 +268,4 @@ async fn place_calls(emu: &kontakt_sim::EmulatorHandle, args: &DemoArgs) -> Vec<
         next += gap.mul_f64(rng.random_range(0.5..1.5));
     }
     placed
-}
-
-/// A person at the desk, through the API: reads the feed, links every call it answered
-/// (usually to a newly registered appeal), and comes back from automatic pauses.
-async fn simulated_operator(
-    addr: std::net::SocketAddr,
-    token: String,
-    seed: u64,
-) -> anyhow::Result<()> {
-    use futures_util::StreamExt as _;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut req = format!("ws://{addr}/api/v1/feed").into_client_request()?;
-    req.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.context("feed")?;
-    let (status, body) =
-        http(addr, &token, "/api/v1/desk/state", &serde_json::json!({"state": "ready"})).await?;
-    anyhow::ensure!(status == 200, "ready: {status} {body}");
-    while let Some(msg) = ws.next().await {
-        let text = match msg? {
-            tokio_tungstenite::tungstenite::Message::Text(t) => t,
-            tokio_tungstenite::tungstenite::Message::Close(_) => break,
-            _ => continue,
-        };
-        let m: serde_json::Value = serde_json::from_str(&text)?;
-        match m["type"].as_str() {
-            Some("state") if m["data"]["state"] == "paused" => {
-                // Auto-paused after missed calls: back after a short break.
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                http(addr, &token, "/api/v1/desk/state", &serde_json::json!({"state": "ready"}))
-                    .await?;
-            }
-            Some("ended") if m["data"]["wrap_up"] == true => {
-                let Some(call) = m["data"]["call"].as_str() else { continue };
-                tokio::time::sleep(Duration::from_millis(rng.random_range(500..3000))).await;
-                let body = if rng.random::<f64>() < 0.8 {
-                    let category = ["water.leak", "heating.no_heating", "water.quality"]
-                        [rng.random_range(0..3)];
-                    serde_json::json!({"appeal": {
-                        "channel": "phone",
-                        "legal_kind": "application",
-                        "answer_channel": "phone",
-                        "questions": [{
-                            "category_code": category,
-                            "description": "Зареєстровано під час демонстрації",
-                            "address": {"street": "вул. Соборна", "building": format!("{}", rng.random_range(1..200))},
-                        }],
-                    }})
-                } else {
-                    serde_json::json!({"outcome": "consultation"})
-                };
-                let path = format!("/api/v1/desk/calls/{call}/link");
-                let (status, reply) = http(addr, &token, &path, &body).await?;
-                if status != 200 {
-                    // A category the configuration lacks: the call still gets an outcome.
-                    tracing::warn!(status, %reply, "demo operator could not register an appeal");
-                    http(addr, &token, &path, &serde_json::json!({"outcome": "consultation"}))
-                        .await?;
-                }
-                http(addr, &token, "/api/v1/desk/state", &serde_json::json!({"state": "ready"}))
-                    .await?;
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// `POST path` with a JSON body and a bearer token; the status and the body.
-async fn http(
-    addr: std::net::SocketAddr,
-    token: &str,
-    path: &str,
-    body: &serde_json::Value,
-) -> anyhow::Result<(u16, String)> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let body = body.to_string();
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await?;
-    let text = String::from_utf8_lossy(&out);
-    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
 }

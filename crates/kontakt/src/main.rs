@@ -10,6 +10,7 @@ mod demo;
 mod esl;
 mod seed;
 mod serve;
+mod simops;
 mod simulate;
 mod telephony;
 mod users;

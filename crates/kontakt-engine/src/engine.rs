@@ -578,8 +578,10 @@ pub(crate) struct Engine {
     supervisors: HashMap<Id, SupervisorBinding>,
     /// When this engine started: older live records may need re-attaching.
     started_at: DateTime<Utc>,
-    /// Live calls the dialplan handles without us (degraded mode), noted once.
-    noted_outside: std::collections::HashSet<String>,
+    /// Live calls Kontakt does not drive (in conversation when it restarted, or handled by
+    /// the dialplan in degraded mode), noted once; their record is closed when the control
+    /// connection reports their hang-up.
+    noted_outside: HashMap<String, (CallKey, i64, bool)>,
     /// Nodes already warned about for a switchname other than their configured name.
     misnamed: std::collections::HashSet<String>,
     /// Open desk feeds per operator.
@@ -1533,6 +1535,36 @@ impl Engine {
             return;
         }
         let Some(leg) = ev.unique_id() else { return };
+        if let Some((key, seq, answered)) = self.noted_outside.remove(leg) {
+            // A call we no longer drove has hung up: its record is closed now, at the time
+            // the switch gives, rather than by the next reconciliation.
+            let cause = ev.hangup_cause().unwrap_or("NORMAL_CLEARING").to_owned();
+            let at = ev
+                .timestamp_micros()
+                .and_then(|us| DateTime::<Utc>::from_timestamp_micros(us as i64))
+                .unwrap_or_else(Utc::now);
+            self.writer.write(vec![
+                CallOp::Step {
+                    key: key.clone(),
+                    seq: seq + 1,
+                    at,
+                    kind: "hangup".into(),
+                    detail: serde_json::json!({"cause": cause, "phase": "outside_kontakt"}),
+                },
+                CallOp::Update {
+                    key,
+                    set: CallUpdate {
+                        ended_at: Some(at),
+                        hangup_cause: Some(cause),
+                        end_reason: Some("ended_outside_kontakt".into()),
+                        // An answered call still wants its appeal link.
+                        status: Some(if answered { CallStatus::Ended } else { CallStatus::Closed }),
+                        ..Default::default()
+                    },
+                },
+            ]);
+            return;
+        }
         if self.calls.get(leg).is_some_and(|c| c.cmds.is_none() && c.callback_to.is_none()) {
             // A call whose socket we lost: the control connection tells us it ended.
             let cause = ev.hangup_cause().unwrap_or("NORMAL_CLEARING").to_owned();
@@ -2246,7 +2278,10 @@ impl Engine {
                             ),
                         );
                     }
-                } else if !waiting && self.noted_outside.insert(r.key.uuid.clone()) {
+                } else if !waiting && !self.noted_outside.contains_key(&r.key.uuid) {
+                    let answered = r.connected_at.is_some();
+                    self.noted_outside
+                        .insert(r.key.uuid.clone(), (r.key.clone(), r.last_seq + 1, answered));
                     self.writer.write(vec![CallOp::Step {
                         key: r.key.clone(),
                         seq: r.last_seq + 1,

@@ -147,6 +147,18 @@ fn status_kib(field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The engine's agents by state (as `/metrics` has them, refreshed every second).
+fn agents(m: &kontakt_engine::Metrics) -> String {
+    let by_state: Vec<String> = kontakt_acd::AgentStateKind::ALL
+        .iter()
+        .zip(&m.agents_by_state)
+        .map(|(k, n)| (k.name(), n.load(Ordering::Relaxed)))
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    by_state.join(", ")
+}
+
 fn loadavg() -> String {
     let l = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
@@ -889,10 +901,12 @@ async fn bench(a: Args) {
             progress = Instant::now();
             let m = engine.metrics();
             eprintln!(
-                "  … {:.0} s: {} calls placed, {} answered, load average {}",
+                "  … {:.0} s: {} calls placed, {} answered, {} waiting; agents: {}; load average {}",
                 started.elapsed().as_secs_f64(),
                 placed.len(),
                 m.calls_answered.load(Ordering::Relaxed),
+                m.waiting_calls.load(Ordering::Relaxed),
+                agents(m),
                 loadavg()
             );
         }
@@ -900,6 +914,7 @@ async fn bench(a: Args) {
     let offered_secs = started.elapsed().as_secs_f64();
     let cpu1 = cpu_secs();
     let load_end = loadavg();
+    let agents_end = agents(engine.metrics());
     emu.wait_idle(Duration::from_secs(120)).await;
     engine.writer().sync().await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -985,6 +1000,7 @@ async fn bench(a: Args) {
         "  CPU                  {server_cpu:.0} % of one core while offering, {server_cpu_window:.0} % until drained (process incl. emulator and in-process operators; 2 cores = 200 %)"
     );
     println!("  peak memory          {peak_mib:.0} MiB (VmHWM, process incl. emulator)");
+    println!("  agents               {agents_end} (when the last call was placed)");
     println!("  lost records         {lost}");
     println!(
         "  journal              {} operations waiting, {} lost by the writer",
@@ -1007,6 +1023,7 @@ async fn bench(a: Args) {
         "linked_to_appeal": counts.linked_to_appeal,
         "other_outcome": counts.other_outcome,
         "lost_records": lost,
+        "agents_at_end_of_offering": agents_end,
         "writer_lost": m.writer.lost.load(Ordering::Relaxed),
         "peak_channels": peak_channels,
         "answer_to_bridge": a_lat,

@@ -2230,10 +2230,13 @@ impl Engine {
             alive.iter().map(|c| (c.uuid.as_str(), c)).collect();
         // Calls whose socket we lost: gone → closed; still waiting → asked for again (the
         // first request may have gone down with the control connection).
+        // A call named after a node that is not attached belongs to the only node there is
+        // (a switchname other than the configured name; warned about once).
+        let ours = |n: &str| n == node || (self.nodes.len() == 1 && !self.nodes.contains_key(n));
         let detached: Vec<(String, bool, Phase)> = self
             .calls
             .values()
-            .filter(|c| c.cmds.is_none() && c.callback_to.is_none() && c.key.node == node)
+            .filter(|c| c.cmds.is_none() && c.callback_to.is_none() && ours(&c.key.node))
             .map(|c| (c.key.uuid.clone(), alive.contains_key(c.key.uuid.as_str()), c.phase))
             .collect();
         for (uuid, up, phase) in detached {

@@ -257,7 +257,7 @@ async fn sigkill_and_restart_leave_exactly_one_record_per_call() {
 /// stay busy. Seen in the log: outbound handshakes failing ("FreeSWITCH closed the call
 /// socket during the handshake"). To be found and fixed in the engine before this runs in CI.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known failure: re-attach commands stall after a restart under load (see the doc comment)"]
+#[ignore = "known failure: callers left unserved after a restart under load (see the doc comment)"]
 async fn sigkill_under_load_accounts_for_every_call() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

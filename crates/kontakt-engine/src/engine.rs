@@ -985,15 +985,29 @@ impl Engine {
             EngineEvent::Attach { node, client } => {
                 let (tx, mut rx) = mpsc::unbounded_channel::<String>();
                 let c = client.clone();
+                // Pipelined: each command goes out in queue order without waiting for the
+                // previous reply (FreeSWITCH runs one connection's commands in order), so
+                // the bridge of one call never waits behind the round trips of others.
                 tokio::spawn(async move {
                     while let Some(cmd) = rx.recv().await {
-                        match c.api(&cmd).await {
-                            Ok(r) if r.starts_with("-ERR") => {
-                                tracing::debug!(%cmd, reply = r.trim(), "FreeSWITCH refused");
+                        let reply = match c.api_send(&cmd).await {
+                            Ok(reply) => reply,
+                            Err(e) => {
+                                tracing::warn!(%cmd, error = %e, "FreeSWITCH command failed");
+                                continue;
                             }
-                            Ok(_) => {}
-                            Err(e) => tracing::warn!(%cmd, error = %e, "FreeSWITCH command failed"),
-                        }
+                        };
+                        tokio::spawn(async move {
+                            match reply.await {
+                                Ok(r) if r.starts_with("-ERR") => {
+                                    tracing::debug!(%cmd, reply = r.trim(), "FreeSWITCH refused");
+                                }
+                                Ok(_) => {}
+                                Err(e) => {
+                                    tracing::warn!(%cmd, error = %e, "FreeSWITCH command failed");
+                                }
+                            }
+                        });
                     }
                 });
                 self.node_cmds.insert(node.clone(), tx);

@@ -358,6 +358,31 @@ impl InboundClient {
         self.request(Request::Api { command: command.to_owned(), reply }, rx, "api", after).await
     }
 
+    /// `api <command>`, pipelined: returns once the command is handed to the connection (so
+    /// commands sent one after another by one task go out in that order), with the reply
+    /// to await separately. FreeSWITCH answers one connection's commands in the order they
+    /// came, so a caller can keep many in flight instead of paying a round trip for each —
+    /// a control connection that waits for every reply does a few hundred commands a second
+    /// at most. The reply fails with [`Error::Timeout`] after the default `api` timeout.
+    pub async fn api_send(
+        &self,
+        command: &str,
+    ) -> Result<impl Future<Output = Result<String, Error>> + Send + 'static, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Api { command: command.to_owned(), reply })
+            .await
+            .map_err(|_| Error::Shutdown)?;
+        let after = self.api_timeout;
+        Ok(async move {
+            match timeout(after, rx).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => Err(Error::ConnectionLost { reason: "client task ended".into() }),
+                Err(_) => Err(Error::Timeout { what: "api".to_owned(), after }),
+            }
+        })
+    }
+
     /// `bgapi <command>` with our own `Job-UUID`; returns the `BACKGROUND_JOB` event (its
     /// `body()` is the command's output, e.g. `+OK <uuid>\n`).
     pub async fn bgapi(&self, command: &str) -> Result<Event, Error> {

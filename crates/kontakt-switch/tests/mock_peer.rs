@@ -119,6 +119,42 @@ async fn mock_auth_api_events_bgapi() {
 }
 
 #[tokio::test]
+async fn api_send_pipelines_commands_in_order() {
+    let server = mock().await;
+    let (r, (mut switch, _)) = within("connect", async {
+        tokio::join!(InboundClient::connect(config(&server, "ClueCon")), accept_subscribed(&server))
+    })
+    .await;
+    let (client, _events) = r.unwrap();
+    // Three commands go out before the switch has answered any of them: the peer reads all
+    // three first, and each reply reaches the command it answers.
+    let mut replies = Vec::new();
+    for cmd in ["uuid_bridge a b", "uuid_record a start /r.wav", "db insert/spy/3000/b"] {
+        replies.push(within("send", client.api_send(cmd)).await.unwrap());
+    }
+    let mut read = Vec::new();
+    for _ in 0..3 {
+        read.push(within("read", switch.read_command()).await.unwrap());
+    }
+    assert_eq!(
+        read,
+        [
+            "api uuid_bridge a b\n\n",
+            "api uuid_record a start /r.wav\n\n",
+            "api db insert/spy/3000/b\n\n"
+        ]
+    );
+    for body in ["+OK bridged\n", "-ERR no such channel\n", "+OK\n"] {
+        switch.reply_api(body).await.unwrap();
+    }
+    let mut got = Vec::new();
+    for r in replies {
+        got.push(within("reply", r).await.unwrap());
+    }
+    assert_eq!(got, ["+OK bridged\n", "-ERR no such channel\n", "+OK\n"]);
+}
+
+#[tokio::test]
 async fn mock_plays_freeswitch_towards_our_outbound_server() {
     let server = OutboundServer::bind("127.0.0.1:0", OutboundConfig::default()).await.unwrap();
     let addr = server.local_addr().unwrap();

@@ -10,10 +10,11 @@
 //!
 //! Reports p50/p99/max of (a) the operator's leg answering (the `BACKGROUND_JOB` of its
 //! originate arriving from FreeSWITCH) → `uuid_bridge` queued for FreeSWITCH, and (b) the
-//! router's offer → the screen-pop published on the operator feed; the process's CPU and
-//! peak memory (the emulator runs in the same process, so both include FreeSWITCH's side);
-//! the peak number of concurrent channels; and lost records (calls the emulator placed that
-//! have no record — must be 0).
+//! router's offer → the screen-pop published on the operator feed; the CPU and peak memory of
+//! Kontakt's process (with the in-process simulated operators) and of the emulator's; the
+//! peak number of concurrent channels; and lost records (calls the emulator placed that have
+//! no record — must be 0). The emulator (FreeSWITCH's side) runs in a process of its own —
+//! this program started again with `--emulator` — which places the calls.
 //!
 //! With `--ws-operators` / `--ws-supervisors` the bench also serves the real web application
 //! (`kontakt_web::app`) on a local port, and a second process — this program started again
@@ -593,17 +594,18 @@ fn clients_main() {
     });
 }
 
-/// The clients' process, seen from the bench: its stdin and its stdout's lines.
-struct Clients {
+/// A helper process (this program started again with a mode flag), seen from the bench: its
+/// stdin and its stdout's lines. Its first stdin line is its plan, as JSON.
+struct Child {
     child: std::process::Child,
     stdin: std::process::ChildStdin,
     lines: mpsc::UnboundedReceiver<String>,
 }
 
-impl Clients {
-    fn spawn(plan: &ClientPlan) -> Clients {
+impl Child {
+    fn spawn(mode: &str, plan: &impl Serialize) -> Child {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .arg("--ws-clients")
+            .arg(mode)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -620,7 +622,7 @@ impl Clients {
             }
         });
         writeln!(stdin, "{}", serde_json::to_string(plan).unwrap()).unwrap();
-        Clients { child, stdin, lines }
+        Child { child, stdin, lines }
     }
 
     fn say(&mut self, what: &str) {
@@ -629,8 +631,114 @@ impl Clients {
     }
 
     async fn hear(&mut self) -> String {
-        self.lines.recv().await.expect("the clients' process ended")
+        self.lines.recv().await.expect("the helper process ended")
     }
+
+    /// Closes its stdin (which ends it) and waits for it.
+    fn finish(self) {
+        let Child { mut child, stdin, .. } = self;
+        drop(stdin);
+        let _ = child.wait();
+    }
+}
+
+// ---- the emulator's process --------------------------------------------------------------------
+
+/// What the bench tells the emulator's process.
+#[derive(Debug, Serialize, Deserialize)]
+struct EmulatorPlan {
+    /// Kontakt's outbound socket, where the emulator sends each call.
+    outbound: String,
+    operators: usize,
+    rate: f64,
+    seconds: u64,
+    talk: f64,
+}
+
+/// What the emulator's process reports when it has offered every call.
+#[derive(Debug, Serialize, Deserialize)]
+struct Offered {
+    calls: usize,
+    secs: f64,
+}
+
+/// What it reports when every channel has ended (or two minutes have passed).
+#[derive(Debug, Serialize, Deserialize)]
+struct EmulatorReport {
+    /// The UUIDs of the calls it placed.
+    placed: Vec<String>,
+    peak_channels: usize,
+    cpu_secs: f64,
+    peak_rss_mib: f64,
+}
+
+/// `--emulator`: FreeSWITCH's side in a process of its own, so that the bench process's CPU
+/// and memory are Kontakt's. Reads its plan, starts the emulator and says `ready <inbound
+/// address>`; on `go` offers calls at the planned rate, says `offered <json>`, waits until
+/// every channel has ended and says `idle <json>`.
+fn emulator_main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut stdin = std::io::stdin().lock().lines();
+        let plan: EmulatorPlan = serde_json::from_str(&stdin.next().unwrap().unwrap()).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let emu = Emulator::start(EmulatorConfig {
+            listen: "127.0.0.1:0".into(),
+            heartbeat_secs: 20.0,
+            playback_secs: 3.0,
+            dtmf_delay_secs: 0.3,
+            dialplan_preamble: false,
+            sip_auth_events: false,
+            outbound_socket: Some(plan.outbound.clone()),
+            endpoints: (0..plan.operators)
+                .map(|i| EndpointConfig {
+                    user: (3000 + i).to_string(),
+                    behaviour: EndpointBehaviour {
+                        answer_after_secs: Some(rng.random_range(0.5..1.5)),
+                        reject: None,
+                        hangup_after_secs: None,
+                    },
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        println!("ready {}", emu.inbound_addr());
+        std::io::stdout().flush().unwrap();
+        let go = tokio::task::block_in_place(|| stdin.next());
+        assert_eq!(go.and_then(Result::ok).as_deref(), Some("go"));
+        let cpu0 = cpu_secs();
+        let started = Instant::now();
+        let gap = Duration::from_secs_f64(1.0 / plan.rate);
+        let mut placed = Vec::new();
+        let mut next = tokio::time::Instant::now();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        while started.elapsed() < Duration::from_secs(plan.seconds) {
+            tokio::time::sleep_until(next).await;
+            next += gap;
+            let number = format!("050{:07}", rng.random_range(0..9_999_999));
+            let mut c = ScriptedCall::new(&number, "1580");
+            c.digits = vec!["1".into(), if rng.random::<f64>() < 0.1 { "1" } else { "2" }.into()];
+            c.talk_secs = Some(plan.talk * rng.random_range(0.75..1.25));
+            c.patience_secs = Some(60.0);
+            placed.push(emu.place_call(&c));
+        }
+        let offered = Offered { calls: placed.len(), secs: started.elapsed().as_secs_f64() };
+        println!("offered {}", serde_json::to_string(&offered).unwrap());
+        std::io::stdout().flush().unwrap();
+        emu.wait_idle(Duration::from_secs(120)).await;
+        let report = EmulatorReport {
+            placed,
+            peak_channels: emu.stats().peak_channels,
+            cpu_secs: cpu_secs() - cpu0,
+            peak_rss_mib: status_kib("VmHWM:") / 1024.0,
+        };
+        println!("idle {}", serde_json::to_string(&report).unwrap());
+        std::io::stdout().flush().unwrap();
+        // Stay up (the control connection open) until the bench closes stdin.
+        tokio::task::block_in_place(|| for _ in stdin.by_ref() {});
+    });
 }
 
 // ---- the bench -------------------------------------------------------------------------------
@@ -681,9 +789,10 @@ fn main() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    if std::env::args().nth(1).as_deref() == Some("--ws-clients") {
-        clients_main();
-        return;
+    match std::env::args().nth(1).as_deref() {
+        Some("--ws-clients") => return clients_main(),
+        Some("--emulator") => return emulator_main(),
+        _ => {}
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(bench(args()));
@@ -708,29 +817,18 @@ async fn bench(a: Args) {
     }
     let server = OutboundServer::bind("127.0.0.1:0", OutboundConfig::default()).await.unwrap();
     let outbound = server.local_addr().unwrap().to_string();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let emu = Emulator::start(EmulatorConfig {
-        listen: "127.0.0.1:0".into(),
-        heartbeat_secs: 20.0,
-        playback_secs: 3.0,
-        dtmf_delay_secs: 0.3,
-        dialplan_preamble: false,
-        sip_auth_events: false,
-        outbound_socket: Some(outbound.clone()),
-        endpoints: (0..a.operators)
-            .map(|i| EndpointConfig {
-                user: (3000 + i).to_string(),
-                behaviour: EndpointBehaviour {
-                    answer_after_secs: Some(rng.random_range(0.5..1.5)),
-                    reject: None,
-                    hangup_after_secs: None,
-                },
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let mut emu = Child::spawn(
+        "--emulator",
+        &EmulatorPlan {
+            outbound: outbound.clone(),
+            operators: a.operators,
+            rate: a.rate,
+            seconds: a.seconds,
+            talk: a.talk,
+        },
+    );
+    let ready = emu.hear().await;
+    let inbound = ready.strip_prefix("ready ").expect("the emulator's address").to_owned();
     let writer =
         RecordWriter::start(store.clone(), JournalConfig::in_dir(dir.path().join("journal")))
             .await
@@ -749,13 +847,11 @@ async fn bench(a: Args) {
         outbound_addr: Some(outbound),
     })
     .unwrap();
-    let (client, events) = InboundClient::connect(
-        InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon").events([
-            "CHANNEL_HANGUP_COMPLETE",
-            "CHANNEL_HOLD",
-            "CHANNEL_UNHOLD",
-        ]),
-    )
+    let (client, events) = InboundClient::connect(InboundConfig::new(inbound, "ClueCon").events([
+        "CHANNEL_HANGUP_COMPLETE",
+        "CHANNEL_HOLD",
+        "CHANNEL_UNHOLD",
+    ]))
     .await
     .unwrap();
     engine.attach_node("kontakt-sim", client, events);
@@ -855,13 +951,10 @@ async fn bench(a: Args) {
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
         let before = status_kib("VmRSS:");
-        let mut c = Clients::spawn(&ClientPlan {
-            addr,
-            operators,
-            supervisors,
-            wrap_ms: a.wrap_ms,
-            seed: 5,
-        });
+        let mut c = Child::spawn(
+            "--ws-clients",
+            &ClientPlan { addr, operators, supervisors, wrap_ms: a.wrap_ms, seed: 5 },
+        );
         let hello = c.hear().await;
         println!("websocket clients: {hello} (operators ready, supervisors with a snapshot)");
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -884,38 +977,39 @@ async fn bench(a: Args) {
     );
     let cpu0 = cpu_secs();
     let started = Instant::now();
-    let gap = Duration::from_secs_f64(1.0 / a.rate);
-    let mut placed = Vec::new();
-    let mut next = tokio::time::Instant::now();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let mut progress = Instant::now();
-    while started.elapsed() < Duration::from_secs(a.seconds) {
-        tokio::time::sleep_until(next).await;
-        next += gap;
-        let mut c = ScriptedCall::new(&format!("050{:07}", rng.random_range(0..9_999_999)), "1580");
-        c.digits = vec!["1".into(), if rng.random::<f64>() < 0.1 { "1" } else { "2" }.into()];
-        c.talk_secs = Some(a.talk * rng.random_range(0.75..1.25));
-        c.patience_secs = Some(60.0);
-        placed.push(emu.place_call(&c));
-        if progress.elapsed() > Duration::from_secs(60) {
-            progress = Instant::now();
-            let m = engine.metrics();
-            eprintln!(
-                "  … {:.0} s: {} calls placed, {} answered, {} waiting; agents: {}; load average {}",
-                started.elapsed().as_secs_f64(),
-                placed.len(),
-                m.calls_answered.load(Ordering::Relaxed),
-                m.waiting_calls.load(Ordering::Relaxed),
-                agents(m),
-                loadavg()
-            );
+    emu.say("go");
+    let mut progress = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(60),
+        Duration::from_secs(60),
+    );
+    let offered: Offered = loop {
+        tokio::select! {
+            line = emu.hear() => {
+                let json = line.strip_prefix("offered ").expect("the emulator's offered line");
+                break serde_json::from_str(json).unwrap();
+            }
+            _ = progress.tick() => {
+                let m = engine.metrics();
+                eprintln!(
+                    "  … {:.0} s: {} answered, {} waiting; agents: {}; load average {}",
+                    started.elapsed().as_secs_f64(),
+                    m.calls_answered.load(Ordering::Relaxed),
+                    m.waiting_calls.load(Ordering::Relaxed),
+                    agents(m),
+                    loadavg()
+                );
+            }
         }
-    }
-    let offered_secs = started.elapsed().as_secs_f64();
+    };
+    let offered_secs = offered.secs;
     let cpu1 = cpu_secs();
     let load_end = loadavg();
     let agents_end = agents(engine.metrics());
-    emu.wait_idle(Duration::from_secs(120)).await;
+    let idle = emu.hear().await;
+    let emu_report: EmulatorReport =
+        serde_json::from_str(idle.strip_prefix("idle ").expect("the emulator's idle line"))
+            .unwrap();
+    let placed = emu_report.placed;
     engine.writer().sync().await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     engine.writer().sync().await.unwrap();
@@ -934,7 +1028,7 @@ async fn bench(a: Args) {
         tokio::time::sleep(Duration::from_secs(3)).await;
         rss_loaded = (status_kib("VmRSS:"), with);
     }
-    let peak_channels = emu.stats().peak_channels;
+    let peak_channels = emu_report.peak_channels;
     let known: std::collections::HashSet<String> =
         store.calls_known(&placed).await.unwrap().into_iter().collect();
     let lost = placed.iter().filter(|u| !known.contains(*u)).count();
@@ -997,9 +1091,16 @@ async fn bench(a: Args) {
         );
     }
     println!(
-        "  CPU                  {server_cpu:.0} % of one core while offering, {server_cpu_window:.0} % until drained (process incl. emulator and in-process operators; 2 cores = 200 %)"
+        "  CPU                  {server_cpu:.0} % of one core while offering, {server_cpu_window:.0} % until drained (Kontakt and the in-process operators; 2 cores = 200 %)"
     );
-    println!("  peak memory          {peak_mib:.0} MiB (VmHWM, process incl. emulator)");
+    let emu_cpu = emu_report.cpu_secs / window_secs * 100.0;
+    println!(
+        "  emulator's process   {emu_cpu:.0} % of one core until drained, peak {:.0} MiB",
+        emu_report.peak_rss_mib
+    );
+    println!(
+        "  peak memory          {peak_mib:.0} MiB (VmHWM: Kontakt and the in-process operators)"
+    );
     println!("  agents               {agents_end} (when the last call was placed)");
     println!("  lost records         {lost}");
     println!(
@@ -1033,16 +1134,18 @@ async fn bench(a: Args) {
         "server_cpu_pct": server_cpu,
         "server_cpu_pct_until_drained": server_cpu_window,
         "peak_rss_mib": peak_mib,
+        "emulator_cpu_pct_until_drained": emu_cpu,
         "rss_per_connection_kib_idle": per_conn_idle,
         "rss_per_connection_kib_after_load": per_conn_loaded,
         "loadavg_start": load_start,
         "loadavg_end": load_end,
     });
     println!("{json}");
-    if let Some(Clients { mut child, stdin, .. }) = clients {
-        drop(stdin); // the end of its stdin ends the clients' process
-        let _ = child.wait();
+    // The end of their stdin ends the helper processes.
+    if let Some(c) = clients {
+        c.finish();
     }
+    emu.finish();
     engine.shutdown();
     if let Some((url, schema)) = pg {
         drop(store);

@@ -447,7 +447,11 @@ impl Script {
                 current = Some(Box::pin(async move { c.execute("playback", Some(&moh)).await }));
                 resume_at = None;
             }
-            let wake = match (resume_at, offer_at) {
+            // The music's restart time counts only while it can restart: once connected (or
+            // while something plays) a past `resume_at` would wake this loop at once, again
+            // and again, for the whole conversation.
+            let music_due = resume_at.filter(|_| current.is_none() && !connected);
+            let wake = match (music_due, offer_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };

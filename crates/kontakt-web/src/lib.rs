@@ -77,3 +77,18 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .with_state(WebState { app: state, hub })
 }
+
+/// The listener to serve [`app`] on: every accepted connection gets `TCP_NODELAY`. Feed
+/// messages are small writes in quick succession (a screen-pop, then the agent's state);
+/// with Nagle's algorithm the second waits for the client's delayed ACK of the first — up
+/// to 40 ms on Linux, twice the screen-pop budget.
+pub fn listener(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt as _;
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set on a connection");
+        }
+    })
+}

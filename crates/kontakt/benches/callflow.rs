@@ -939,7 +939,9 @@ async fn bench(a: Args) {
             settings: Arc::new(kontakt_web::WebSettings::default()),
             engine: Some(engine.clone()),
         };
-        tokio::spawn(axum::serve(listener, kontakt_web::app(state)).into_future());
+        tokio::spawn(
+            axum::serve(kontakt_web::listener(listener), kontakt_web::app(state)).into_future(),
+        );
         let mut operators = Vec::new();
         for b in ws_seats {
             operators.push(simops::issue_token(store.as_ref(), b.user_id, "bench").await.unwrap());

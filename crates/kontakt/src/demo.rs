@@ -165,7 +165,9 @@ pub(crate) async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
         settings: Arc::new(kontakt_web::WebSettings::default()),
         engine: Some(engine.clone()),
     };
-    tokio::spawn(axum::serve(listener, kontakt_web::app(state)).into_future());
+    tokio::spawn(
+        axum::serve(kontakt_web::listener(listener), kontakt_web::app(state)).into_future(),
+    );
     for b in bindings.iter().take(args.operators) {
         let token = simops::issue_token(store.as_ref(), b.user_id, "demo").await?;
         let plan = simops::OperatorPlan {

@@ -101,7 +101,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         }),
         engine,
     };
-    axum::serve(listener, kontakt_web::app(state))
+    axum::serve(kontakt_web::listener(listener), kontakt_web::app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -163,7 +163,11 @@ pub(crate) async fn feed(
         view,
         acks_pops,
     };
-    Ok(ws.max_message_size(64 * 1024).on_upgrade(move |socket| async move {
+    // Clients send only small control messages (resume, acks, close): a 4 KiB read buffer
+    // instead of tungstenite's 128 KiB default, which it zero-fills on the first read —
+    // per connection, for hundreds of idle desks.
+    let ws = ws.max_message_size(64 * 1024).read_buffer_size(4096);
+    Ok(ws.on_upgrade(move |socket| async move {
         // While a desk is open the engine holds each offer's ring for its screen-pop.
         let _desk = acks_pops.then(|| DeskOpen::new(&backend.engine, key.user));
         conn::run(Socket(socket), hub, backend, key, sub, first, Timing::default()).await

@@ -151,7 +151,7 @@ pub struct SupervisorSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SupervisorMsg {
-    /// Sent every second and on request.
+    /// Sent every 0.9 s (`SNAPSHOT_EVERY`) and on request.
     Snapshot(Box<SupervisorSnapshot>),
     Agent(AgentView),
     Call(LiveCallView),

@@ -128,8 +128,14 @@ impl Address {
     /// Flat and entrance are deliberately left out: a burst riser reported from two flats of one
     /// building is the same problem.
     pub fn building_key(&self) -> String {
-        format!("{}|{}", street_key(&self.street), building_part(&self.building))
+        building_key_of(&self.street, &self.building)
     }
+}
+
+/// The key of `building` on `street`, exactly as [`Address::building_key`] computes it (for
+/// places that are not a full address, such as an outage's area).
+pub fn building_key_of(street: &str, building: &str) -> String {
+    format!("{}|{}", street_key(street), building_part(building))
 }
 
 /// Street-type words dropped from the key (after lowercasing and removing dots). Russian
@@ -241,7 +247,9 @@ fn simplify(s: &str) -> String {
         .collect()
 }
 
-fn street_key(street: &str) -> String {
+/// The street part of [`Address::building_key`] (before the `|`): what a street-wide place,
+/// such as an outage covering a whole street, is matched by.
+pub fn street_key(street: &str) -> String {
     let simple = simplify(street);
     let words: Vec<String> = simple
         .split_whitespace()

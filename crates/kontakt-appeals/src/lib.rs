@@ -16,6 +16,8 @@
 //! - [`lifecycle`]: assignment states, results and the transition table.
 //! - [`deadline`]: Law 393/96 terms (Art. 5, 7, 20) in Kyiv local time, SLA, attention, rework.
 //! - [`matching`]: repeat (Art. 8) and duplicate detection.
+//! - [`outage`]: accidents, planned works and restrictions, and the streets and buildings
+//!   they leave without a service.
 //! - [`routing`]: the responsibility map and the choice of executor for a new question.
 //! - [`error`]: field-level validation errors with stable codes.
 
@@ -27,6 +29,7 @@ pub mod deadline;
 pub mod error;
 pub mod lifecycle;
 pub mod matching;
+pub mod outage;
 pub mod phone;
 pub mod question;
 pub mod routing;
@@ -51,6 +54,7 @@ pub use lifecycle::{
     reopen, transition,
 };
 pub use matching::{PriorQuestion, duplicate_candidates, find_repeat};
+pub use outage::{OutageClass, OutageDraft, OutageKind, OutagePlace, validate_outage_end};
 pub use phone::{Phone, PhoneError, is_withheld, normalize_phone, phone_from_caller_id};
 pub use question::{Emergency, NewQuestion, validate_question};
 pub use routing::{ResponsibilityLine, route};
@@ -118,7 +122,9 @@ mod tests {
         Action,
         ActorKind,
         PublicStatus,
-        DeadlineStatus
+        DeadlineStatus,
+        OutageKind,
+        OutageClass
     );
 
     #[test]
@@ -137,6 +143,8 @@ mod tests {
         check_enum(ActorKind::ALL);
         check_enum(PublicStatus::ALL);
         check_enum(DeadlineStatus::ALL);
+        check_enum(OutageKind::ALL);
+        check_enum(OutageClass::ALL);
     }
 
     #[test]

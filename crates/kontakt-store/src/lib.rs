@@ -152,6 +152,15 @@ pub trait Store: CallLog + Send + Sync + 'static {
         building_key: Option<&'a str>,
         category_code: &'a str,
     ) -> StoreFuture<'a, Vec<PriorQuestion>>;
+
+    // Outages.
+    /// Writes the outage and its places.
+    fn create_outage(&self, outage: NewOutage) -> StoreFuture<'_, Outage>;
+    fn outage(&self, id: Id) -> StoreFuture<'_, Outage>;
+    fn list_outages<'a>(&'a self, filter: &'a OutageFilter) -> StoreFuture<'a, Vec<Outage>>;
+    /// Sets the outage's end. `StoreError::Conflict` if it has already ended: an end is
+    /// recorded once, and a second one would rewrite when the service came back.
+    fn end_outage(&self, id: Id, ended_at: DateTime<Utc>) -> StoreFuture<'_, Outage>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://…`.

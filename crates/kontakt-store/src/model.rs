@@ -6,7 +6,8 @@
 use chrono::{DateTime, Utc};
 use kontakt_appeals::{
     ActorKind, Address, AnswerChannel, ApplicantKind, AssignmentState, AssuranceLevel, Channel,
-    LegalKind, Privilege, RegNo, Resolution, Severity,
+    LegalKind, OutageClass, OutageDraft, OutageKind, OutagePlace, Privilege, RegNo, Resolution,
+    Severity,
 };
 use serde::Serialize;
 
@@ -375,4 +376,54 @@ pub struct PriorQuestion {
     pub state: Option<AssignmentState>,
     pub result: Option<Resolution>,
     pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// An outage ready to be written: a draft `kontakt_appeals` validated and normalised, and who
+/// registered it when.
+#[derive(Debug, Clone)]
+pub struct NewOutage {
+    pub draft: OutageDraft,
+    pub created_by: Option<Id>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An accident, planned work or restriction, and the places it leaves without the service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outage {
+    pub id: Id,
+    pub kind: OutageKind,
+    pub class: OutageClass,
+    pub nature: String,
+    /// In the order they were given.
+    pub area: Vec<OutagePlace>,
+    pub executor_id: Option<Id>,
+    pub started_at: DateTime<Utc>,
+    pub planned_end_at: Option<DateTime<Utc>>,
+    /// Set once the service is back; the outage is active until then.
+    pub ended_at: Option<DateTime<Utc>>,
+    pub public_message: Option<String>,
+    pub created_by: Option<Id>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Outage {
+    /// In force at `at`: started, and not ended (an overrun past `planned_end_at` is still on).
+    pub fn active_at(&self, at: DateTime<Utc>) -> bool {
+        self.started_at <= at && self.ended_at.is_none()
+    }
+}
+
+/// Which outages to list, newest start first.
+#[derive(Debug, Clone, Default)]
+pub struct OutageFilter {
+    /// Only those in force at this time (`Outage::active_at`).
+    pub active_at: Option<DateTime<Utc>>,
+    /// Only those covering a place on this street (`kontakt_appeals::address::street_key`).
+    pub street_key: Option<String>,
+    /// With `street_key`: only those covering this building (`Address::building_key`), by
+    /// naming it or its whole street.
+    pub building_key: Option<String>,
+    /// Only this executor organisation's.
+    pub executor_id: Option<Id>,
+    pub limit: i64,
 }

@@ -494,3 +494,57 @@ impl PriorRow {
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutageRow {
+    id: i64,
+    kind: String,
+    class: String,
+    nature: String,
+    executor_id: Option<i64>,
+    started_at: DateTime<Utc>,
+    planned_end_at: Option<DateTime<Utc>>,
+    ended_at: Option<DateTime<Utc>>,
+    public_message: Option<String>,
+    created_by: Option<i64>,
+    created_at: DateTime<Utc>,
+}
+
+pub(crate) const OUTAGE_COLUMNS: &str = "o.id, o.kind, o.class, o.nature, o.executor_id, \
+     o.started_at, o.planned_end_at, o.ended_at, o.public_message, o.created_by, o.created_at";
+
+impl OutageRow {
+    pub(crate) fn id(&self) -> i64 {
+        self.id
+    }
+
+    pub(crate) fn into_outage(self, area: Vec<kontakt_appeals::OutagePlace>) -> Result<Outage> {
+        Ok(Outage {
+            id: self.id,
+            kind: parse("outages.kind", &self.kind)?,
+            class: parse("outages.class", &self.class)?,
+            nature: self.nature,
+            area,
+            executor_id: self.executor_id,
+            started_at: self.started_at,
+            planned_end_at: self.planned_end_at,
+            ended_at: self.ended_at,
+            public_message: self.public_message,
+            created_by: self.created_by,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutagePlaceRow {
+    pub(crate) outage_id: i64,
+    street: String,
+    building: Option<String>,
+}
+
+impl OutagePlaceRow {
+    pub(crate) fn into_place(self) -> kontakt_appeals::OutagePlace {
+        kontakt_appeals::OutagePlace { street: self.street, building: self.building }
+    }
+}

@@ -425,6 +425,51 @@ macro_rules! sql_store {
                     .ok_or(StoreError::NotFound { what: "appeal" })
             }
 
+            /// Outage rows with their places, read on `pool` (the writer's, to read what was
+            /// just written on SQLite's single writer connection).
+            async fn load_outages(
+                pool: &sqlx::Pool<$db>,
+                rows: Vec<OutageRow>,
+            ) -> Result<Vec<Outage>> {
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::<$db>::new(
+                    "SELECT outage_id, street, building FROM outage_places WHERE outage_id IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for r in &rows {
+                    sep.push_bind(r.id());
+                }
+                qb.push(") ORDER BY outage_id, position");
+                let places: Vec<OutagePlaceRow> = qb.build_query_as().fetch_all(pool).await?;
+                let mut by_outage: std::collections::HashMap<i64, Vec<kontakt_appeals::OutagePlace>> =
+                    std::collections::HashMap::with_capacity(rows.len());
+                for p in places {
+                    by_outage.entry(p.outage_id).or_default().push(p.into_place());
+                }
+                rows.into_iter()
+                    .map(|r| {
+                        let area = by_outage.remove(&r.id()).unwrap_or_default();
+                        r.into_outage(area)
+                    })
+                    .collect()
+            }
+
+            async fn load_one_outage(pool: &sqlx::Pool<$db>, id: Id) -> Result<Outage> {
+                let row: Option<OutageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {OUTAGE_COLUMNS} FROM outages o WHERE o.id = $1"
+                )))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+                let row = row.ok_or(StoreError::NotFound { what: "outage" })?;
+                Self::load_outages(pool, vec![row])
+                    .await?
+                    .pop()
+                    .ok_or(StoreError::NotFound { what: "outage" })
+            }
+
             async fn load_applicants(&self, rows: Vec<ApplicantRow>) -> Result<Vec<Applicant>> {
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
@@ -1835,6 +1880,112 @@ macro_rules! sql_store {
                     qb.push(") ORDER BY q.id DESC LIMIT 50");
                     let rows: Vec<PriorRow> = qb.build_query_as().fetch_all(self.reader()).await?;
                     rows.into_iter().map(PriorRow::into_prior).collect()
+                })
+            }
+
+            fn create_outage(&self, o: NewOutage) -> StoreFuture<'_, Outage> {
+                Box::pin(async move {
+                    let d = &o.draft;
+                    let mut tx = self.writer().begin().await?;
+                    let (id,): (i64,) = sqlx::query_as(
+                        "INSERT INTO outages (kind, class, nature, executor_id, started_at, \
+                         planned_end_at, public_message, created_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                    )
+                    .bind(d.kind.as_str())
+                    .bind(d.class.as_str())
+                    .bind(d.nature.as_str())
+                    .bind(d.executor_id)
+                    .bind(d.started_at)
+                    .bind(d.planned_end_at)
+                    .bind(d.public_message.as_deref())
+                    .bind(o.created_by)
+                    .bind(o.created_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let places: Vec<(usize, &kontakt_appeals::OutagePlace)> =
+                        d.area.iter().enumerate().collect();
+                    for chunk in places.chunks(ROWS_PER_INSERT) {
+                        let mut qb = QueryBuilder::<$db>::new(
+                            "INSERT INTO outage_places (outage_id, position, street, building, \
+                             street_key, building_key) ",
+                        );
+                        qb.push_values(chunk, |mut row, (i, p)| {
+                            row.push_bind(id)
+                                .push_bind(position(*i))
+                                .push_bind(p.street.clone())
+                                .push_bind(p.building.clone())
+                                .push_bind(p.street_key())
+                                .push_bind(p.building_key());
+                        });
+                        qb.build().execute(&mut *tx).await?;
+                    }
+                    // Read back inside the transaction: the times as the database keeps them.
+                    let row: OutageRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {OUTAGE_COLUMNS} FROM outages o WHERE o.id = $1"
+                    )))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    row.into_outage(d.area.clone())
+                })
+            }
+
+            fn outage(&self, id: Id) -> StoreFuture<'_, Outage> {
+                Box::pin(async move { Self::load_one_outage(self.reader(), id).await })
+            }
+
+            fn list_outages<'a>(&'a self, f: &'a OutageFilter) -> StoreFuture<'a, Vec<Outage>> {
+                Box::pin(async move {
+                    let mut qb = QueryBuilder::<$db>::new(format!(
+                        "SELECT {OUTAGE_COLUMNS} FROM outages o WHERE 1 = 1"
+                    ));
+                    if let Some(at) = f.active_at {
+                        // An overrun past planned_end_at is still an outage: only ended_at
+                        // ends one.
+                        qb.push(" AND o.ended_at IS NULL AND o.started_at <= ");
+                        qb.push_bind(at);
+                    }
+                    if let Some(executor_id) = f.executor_id {
+                        qb.push(" AND o.executor_id = ");
+                        qb.push_bind(executor_id);
+                    }
+                    if let Some(street_key) = &f.street_key {
+                        qb.push(
+                            " AND EXISTS (SELECT 1 FROM outage_places p \
+                             WHERE p.outage_id = o.id AND p.street_key = ",
+                        );
+                        qb.push_bind(street_key.clone());
+                        if let Some(building_key) = &f.building_key {
+                            // A street-wide place covers every building of the street.
+                            qb.push(" AND (p.building_key IS NULL OR p.building_key = ");
+                            qb.push_bind(building_key.clone());
+                            qb.push(")");
+                        }
+                        qb.push(")");
+                    }
+                    qb.push(" ORDER BY o.started_at DESC, o.id DESC LIMIT ");
+                    qb.push_bind(f.limit);
+                    let rows: Vec<OutageRow> = qb.build_query_as().fetch_all(self.reader()).await?;
+                    Self::load_outages(self.reader(), rows).await
+                })
+            }
+
+            fn end_outage(&self, id: Id, ended_at: DateTime<Utc>) -> StoreFuture<'_, Outage> {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE outages SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL",
+                    )
+                    .bind(ended_at)
+                    .bind(id)
+                    .execute(self.writer())
+                    .await?;
+                    let outage = Self::load_one_outage(self.writer(), id).await?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::Conflict("outage already ended".into()));
+                    }
+                    Ok(outage)
                 })
             }
         }

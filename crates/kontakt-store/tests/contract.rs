@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use kontakt_appeals::{
     ActorKind, Address, AnswerChannel, ApplicantKind, AssignmentState, AssuranceLevel, Category,
-    Channel, LegalKind, LegalTrack, Resolution, Severity,
+    Channel, LegalKind, LegalTrack, OutageClass, OutageDraft, OutageKind, OutagePlace, Resolution,
+    Severity,
 };
 use kontakt_store::*;
 
@@ -118,6 +119,8 @@ contract!(
     call_records_replay_idempotently,
     call_ops_on_unknown_calls_apply_nothing,
     call_intraday_counts_per_interval,
+    outages_cover_their_streets_and_buildings_until_ended,
+    outages_end_once_and_refer_to_what_exists,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------
@@ -955,4 +958,150 @@ async fn call_intraday_counts_per_interval(store: Arc<dyn Store>) {
     let long = store.call_intraday(from, from + Duration::days(3650), 60).await.unwrap();
     assert_eq!(long.buckets.len(), MAX_INTRADAY_BUCKETS);
     assert_eq!(long.buckets[0].offered, 1, "a cut range still counts from its start (a)");
+}
+
+// ---- outages ------------------------------------------------------------------------------
+
+fn place(street: &str, building: Option<&str>) -> OutagePlace {
+    OutagePlace { street: street.into(), building: building.map(Into::into) }
+}
+
+fn outage(area: Vec<OutagePlace>, executor_id: Option<i64>, at: DateTime<Utc>) -> NewOutage {
+    NewOutage {
+        draft: OutageDraft {
+            kind: OutageKind::Accident,
+            class: OutageClass::Water,
+            nature: "Порив водогону Д-300".into(),
+            area,
+            executor_id,
+            started_at: at - Duration::hours(1),
+            planned_end_at: Some(at + Duration::hours(6)),
+            public_message: Some("Воду подадуть до 18:00".into()),
+        },
+        created_by: None,
+        created_at: at,
+    }
+}
+
+/// The outages a filter finds, by id, in the order found.
+async fn found(store: &dyn Store, filter: OutageFilter) -> Vec<i64> {
+    store.list_outages(&filter).await.unwrap().iter().map(|o| o.id).collect()
+}
+
+fn covering(at: DateTime<Utc>, address: &Address) -> OutageFilter {
+    let key = address.building_key();
+    OutageFilter {
+        active_at: Some(at),
+        street_key: Some(kontakt_appeals::address::street_key(&address.street)),
+        building_key: Some(key),
+        limit: 50,
+        ..Default::default()
+    }
+}
+
+async fn outages_cover_their_streets_and_buildings_until_ended(store: Arc<dyn Store>) {
+    let (vodokanal, _) = reference(store.as_ref()).await;
+    let at = t("2026-11-30T10:00:00.123456Z");
+    // The whole street, one building of another street, and a planned work not begun yet.
+    let street = store
+        .create_outage(outage(vec![place("вулиця Перемоги", None)], Some(vodokanal.id), at))
+        .await
+        .unwrap();
+    let building = store
+        .create_outage(outage(
+            vec![place("просп. Соборний", Some("7 а")), place("Соборний просп.", Some("9"))],
+            None,
+            at,
+        ))
+        .await
+        .unwrap();
+    let mut later = outage(vec![place("Перемоги", None)], None, at);
+    later.draft.kind = OutageKind::PlannedWork;
+    later.draft.started_at = at + Duration::days(1);
+    later.draft.planned_end_at = Some(at + Duration::days(2));
+    later.draft.public_message = None;
+    let later = store.create_outage(later).await.unwrap();
+    // What was written is what is read, exactly, place order included.
+    assert_eq!(street.area, vec![place("вулиця Перемоги", None)]);
+    assert_eq!(street.executor_id, Some(vodokanal.id));
+    assert_eq!(street.started_at, at - Duration::hours(1));
+    assert_eq!(street.ended_at, None);
+    assert_eq!(store.outage(building.id).await.unwrap(), building);
+    assert_eq!(store.outage(later.id).await.unwrap(), later);
+    assert!(street.active_at(at) && !later.active_at(at));
+
+    // A street-wide outage covers every building of the street, however it is spelt.
+    let mine = address("вул. Перемоги", "12");
+    assert_eq!(found(store.as_ref(), covering(at, &mine)).await, [street.id]);
+    assert_eq!(
+        found(store.as_ref(), covering(at, &address("Перемоги вул.", "40"))).await,
+        [street.id]
+    );
+    // A building's outage covers that building only.
+    assert_eq!(
+        found(store.as_ref(), covering(at, &address("Соборний", "7-А"))).await,
+        [building.id]
+    );
+    assert!(found(store.as_ref(), covering(at, &address("Соборний", "8"))).await.is_empty());
+    // A street alone finds every outage with a place on it.
+    let on_street = OutageFilter {
+        active_at: Some(at),
+        street_key: Some("соборний".into()),
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(found(store.as_ref(), on_street).await, [building.id]);
+    // Once it has started, the planned work is active too (newest start first).
+    let tomorrow = at + Duration::days(1) + Duration::minutes(1);
+    assert_eq!(found(store.as_ref(), covering(tomorrow, &mine)).await, [later.id, street.id]);
+    // Without `active_at`, everything, newest start first; by executor.
+    let all = OutageFilter { limit: 50, ..Default::default() };
+    assert_eq!(found(store.as_ref(), all).await, [later.id, building.id, street.id]);
+    let theirs = OutageFilter { executor_id: Some(vodokanal.id), limit: 50, ..Default::default() };
+    assert_eq!(found(store.as_ref(), theirs).await, [street.id]);
+
+    // Ended, it covers nothing any more, and keeps when it ended.
+    let end = at + Duration::minutes(30);
+    let ended = store.end_outage(street.id, end).await.unwrap();
+    assert_eq!(ended.ended_at, Some(end));
+    assert_eq!(ended.area, street.area);
+    assert!(found(store.as_ref(), covering(at + Duration::hours(1), &mine)).await.is_empty());
+    assert_eq!(store.outage(street.id).await.unwrap(), ended);
+    let limited = OutageFilter { limit: 1, ..Default::default() };
+    assert_eq!(found(store.as_ref(), limited).await, [later.id]);
+}
+
+async fn outages_end_once_and_refer_to_what_exists(store: Arc<dyn Store>) {
+    let at = t("2026-11-30T10:00:00Z");
+    let o = store.create_outage(outage(vec![place("Соборна", None)], None, at)).await.unwrap();
+    store.end_outage(o.id, at).await.unwrap();
+    // A second end would rewrite when the service came back.
+    assert!(matches!(
+        store.end_outage(o.id, at + Duration::hours(1)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.outage(o.id).await.unwrap().ended_at, Some(at));
+    assert!(matches!(
+        store.end_outage(4242, at).await,
+        Err(StoreError::NotFound { what: "outage" })
+    ));
+    assert!(matches!(store.outage(4242).await, Err(StoreError::NotFound { what: "outage" })));
+    // An unknown executor or author is refused, and nothing of the outage is left behind.
+    let before =
+        store.list_outages(&OutageFilter { limit: 50, ..Default::default() }).await.unwrap();
+    assert!(matches!(
+        store.create_outage(outage(vec![place("Соборна", None)], Some(4242), at)).await,
+        Err(StoreError::MissingReference(_))
+    ));
+    let mut by_nobody = outage(vec![place("Соборна", None)], None, at);
+    by_nobody.created_by = Some(4242);
+    assert!(matches!(store.create_outage(by_nobody).await, Err(StoreError::MissingReference(_))));
+    let after =
+        store.list_outages(&OutageFilter { limit: 50, ..Default::default() }).await.unwrap();
+    assert_eq!(after, before);
+    // A large area is written whole (more places than one multi-row INSERT holds).
+    let many: Vec<OutagePlace> =
+        (1..=300).map(|n| place("вул. Шевченка", Some(&n.to_string()))).collect();
+    let big = store.create_outage(outage(many.clone(), None, at)).await.unwrap();
+    assert_eq!(store.outage(big.id).await.unwrap().area, many);
 }

@@ -175,6 +175,10 @@ pub(crate) async fn caller_context(store: &dyn Store, phone: &str) -> Option<Cal
     let filter = AppealFilter { applicant_id: Some(applicant.id), limit: 5, ..Default::default() };
     let appeals = store.list_appeals(&filter).await.unwrap_or_default();
     let last_operator = appeals.first().and_then(|a| a.operator_id);
+    let outages = match &applicant.address {
+        Some(address) => crate::caller::outages_at(store, address, Utc::now()).await,
+        None => Vec::new(),
+    };
     let building = applicant.address.as_ref().map(|a| a.building_key());
     let at_address = match &building {
         Some(key) => {
@@ -210,6 +214,7 @@ pub(crate) async fn caller_context(store: &dyn Store, phone: &str) -> Option<Cal
         appeals: appeals.iter().map(summary).collect(),
         last_operator,
         at_address,
+        outages,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Who is calling: the caller's number from the SIP identity headers FreeSWITCH passes as
-//! channel variables, normalised to E.164.
+//! channel variables, normalised to E.164; and what is going on at their address (the
+//! outages in force there), for the screen-pop.
 //!
 //! Carriers fill these very differently: a network-asserted identity
 //! (`P-Asserted-Identity`) is preferred over `From`, which the caller's equipment controls;
@@ -118,6 +119,45 @@ fn name_addr(value: &str) -> (Option<String>, Option<String>) {
         .map_or(value, |(uri, _)| uri)
         .trim();
     (Some(inner.to_owned()), None)
+}
+
+/// Most outages one screen-pop lists: beyond a handful an operator reads none of them.
+const MAX_POP_OUTAGES: i64 = 20;
+
+/// The outages in force at `address` at `now`, newest start first: those naming its building
+/// and those covering its whole street. It runs in the task that looks up the caller's context
+/// (the engine never waits on the database); a failed lookup leaves the list empty and is
+/// logged, because the call must reach an operator with or without it.
+pub(crate) async fn outages_at(
+    store: &dyn kontakt_store::Store,
+    address: &kontakt_appeals::Address,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<crate::feed::OutageNotice> {
+    let filter = kontakt_store::OutageFilter {
+        active_at: Some(now),
+        street_key: Some(kontakt_appeals::address::street_key(&address.street)),
+        building_key: Some(address.building_key()),
+        executor_id: None,
+        limit: MAX_POP_OUTAGES,
+    };
+    match store.list_outages(&filter).await {
+        Ok(outages) => outages
+            .into_iter()
+            .map(|o| crate::feed::OutageNotice {
+                id: o.id,
+                kind: o.kind,
+                class: o.class,
+                nature: o.nature,
+                started_at: o.started_at,
+                planned_end_at: o.planned_end_at,
+                public_message: o.public_message,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "outages at the caller's address could not be read");
+            Vec::new()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1673,7 +1673,7 @@ impl Engine {
                     ring_timeout_ms,
                     ivr: c.ivr.clone(),
                     context: c.context.clone(),
-                    outages: Vec::new(),
+                    outages: c.context.outages.clone(),
                 };
                 let node = c.key.node.clone();
                 let caller = c.info.caller.clone().unwrap_or_default();

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use kontakt_acd::StatsSnapshot;
+use kontakt_appeals::{OutageClass, OutageKind};
 use kontakt_store::{CallLink, Id};
 use serde::Serialize;
 
@@ -19,6 +20,23 @@ pub struct CallerContext {
     /// Other people's appeals with questions still open at the applicant's building (only
     /// those questions), newest first: the same burst pipe is often reported ten times.
     pub at_address: Vec<AppealSummary>,
+    /// Outages in force at the applicant's address, looked up with the rest of the context.
+    /// Not serialised here: the screen-pop carries them as its own `outages`.
+    #[serde(skip)]
+    pub outages: Vec<OutageNotice>,
+}
+
+/// An outage in force at the caller's address, as the screen-pop shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutageNotice {
+    pub id: Id,
+    pub kind: OutageKind,
+    pub class: OutageClass,
+    pub nature: String,
+    pub started_at: DateTime<Utc>,
+    pub planned_end_at: Option<DateTime<Utc>>,
+    /// What the caller may be told, word for word.
+    pub public_message: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,8 +84,9 @@ pub struct ScreenPop {
     /// Menu choices in order, e.g. `["uk", "emergency"]`.
     pub ivr: Vec<String>,
     pub context: CallerContext,
-    /// Outages affecting the address, when the center knows them (not modelled yet).
-    pub outages: Vec<String>,
+    /// Outages in force at the caller's known address (a street-wide one covers every
+    /// building of the street), newest start first; empty when the address is unknown.
+    pub outages: Vec<OutageNotice>,
 }
 
 /// One message for one operator.

@@ -1089,3 +1089,70 @@ async fn a_forced_pause_names_a_configured_reason() {
     };
     assert_eq!((s.state.as_str(), s.reason.as_deref()), ("paused", Some("training")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_screen_pop_shows_the_outages_in_force_at_the_caller_s_street() {
+    use kontakt_appeals::{OutageClass, OutageDraft, OutageKind, OutagePlace};
+    let c = center(vec![("1001", answer_after(0.2))], |_| {}).await;
+    let op = c.ops[0];
+    c.store
+        .create_applicant(
+            NewApplicant {
+                last_name: Some("Коваль".into()),
+                first_name: Some("Ірина".into()),
+                patronymic: None,
+                email: None,
+                kind: kontakt_appeals::ApplicantKind::Individual,
+                privileges: Vec::new(),
+                confidential: false,
+                assurance: kontakt_appeals::AssuranceLevel::ContactVerified,
+                address: Some(address("вул. Перемоги", "12")),
+                phones: vec!["+380503334455".into()],
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let outage = |street: &str, nature: &str| NewOutage {
+        draft: OutageDraft {
+            kind: OutageKind::Accident,
+            class: OutageClass::Water,
+            nature: nature.into(),
+            // The whole street: it covers the caller's building.
+            area: vec![OutagePlace { street: street.into(), building: None }],
+            executor_id: None,
+            started_at: now - chrono::Duration::hours(2),
+            planned_end_at: Some(now + chrono::Duration::hours(4)),
+            public_message: Some("Воду подадуть до 18:00".into()),
+        },
+        created_by: None,
+        created_at: now,
+    };
+    let active = c.store.create_outage(outage("вулиця Перемоги", "Порив водогону")).await.unwrap();
+    // One on the same street that is over, and one on another street: neither is shown.
+    let ended = c.store.create_outage(outage("Перемоги", "Заміна засувки")).await.unwrap();
+    c.store.end_outage(ended.id, now - chrono::Duration::minutes(30)).await.unwrap();
+    c.store.create_outage(outage("просп. Соборний", "Ремонт мережі")).await.unwrap();
+    let mut feed = c.engine.operator_feed();
+    ready(&c, op).await;
+    let mut sc = call("0503334455", &["1", "2"]);
+    sc.talk_secs = Some(0.3);
+    let uuid = c.emu.place_call(&sc);
+    let OperatorEvent::ScreenPop(pop) = next_for(&mut feed, op).await else { panic!() };
+    assert_eq!(pop.call, uuid);
+    assert!(pop.context.applicant.is_some(), "the caller is recognised");
+    let shown: Vec<(i64, &str)> = pop.outages.iter().map(|o| (o.id, o.nature.as_str())).collect();
+    assert_eq!(shown, [(active.id, "Порив водогону")]);
+    let o = &pop.outages[0];
+    assert_eq!((o.kind, o.class), (OutageKind::Accident, OutageClass::Water));
+    assert_eq!(o.started_at, active.started_at);
+    assert_eq!(o.planned_end_at, active.planned_end_at);
+    assert_eq!(o.public_message.as_deref(), Some("Воду подадуть до 18:00"));
+    // On the wire: the screen-pop's own `outages`, typed, and not a second copy in `context`.
+    let json = serde_json::to_value(&*pop).unwrap();
+    assert_eq!(json["outages"][0]["kind"], "accident");
+    assert_eq!(json["outages"][0]["class"], "water");
+    assert_eq!(json["outages"][0]["public_message"], "Воду подадуть до 18:00");
+    assert!(json["context"].get("outages").is_none(), "{json}");
+}

@@ -107,6 +107,9 @@ async fn run(sim: &Sim, cmd: &str, args: &str, deferred: &mut Option<(String, Ch
             let dest = parts.iter().skip(1).find(|p| !p.starts_with('-')).copied();
             match dest {
                 Some(d) if chan::send_cmd(sim, uuid, ChanCmd::Transfer { dest: d.to_owned() }) => {
+                    // The transfer flag makes the channel not ready: a playback running now
+                    // stops at once (switch_channel_ready), the transfer does not wait for it.
+                    chan::break_playback(sim, uuid);
                     "+OK\n".into()
                 }
                 Some(_) => "-ERR No such channel!\n".into(),
@@ -247,7 +250,8 @@ fn show(sim: &Sim, args: &str) -> String {
         let created = chrono::DateTime::from_timestamp_micros(ch.created_us as i64)
             .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_default();
-        let (app, app_data) = ch.application.first().cloned().unwrap_or_default();
+        let (app, app_data) =
+            ch.table_app.clone().or_else(|| ch.application.first().cloned()).unwrap_or_default();
         let dir =
             if ch.direction == crate::core::Direction::Inbound { "inbound" } else { "outbound" };
         let (callee_name, callee_num) = ch.callee.clone().unwrap_or_default();

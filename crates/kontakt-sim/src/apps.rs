@@ -496,11 +496,24 @@ async fn parked(ctx: &mut Ctx, app: &str, arg: &str) -> End {
 
 /// The initiating side of `uuid_bridge`: both legs hang up when either does.
 /// A `uuid_transfer` of this side leaves the bridge and runs the new destination's dialplan;
-/// the other side stays up (as an originated `&park()` leg does) until it is hung up.
+/// the other side is hung up then, as FreeSWITCH's `audio_bridge_on_exchange_media` does
+/// with a leg whose partner left the bridge (unless it has `park_after_bridge=true`).
 async fn uuid_bridged(ctx: &mut Ctx, other: &str, pending: &mut VecDeque<ChanCmd>) -> End {
     let sim = ctx.sim.clone();
     let uuid = ctx.uuid.clone();
     let Some(mut other_hangup) = hangup_rx(&sim, other) else { return End::Next };
+    // `uuid_bridge_on_soft_execute` fires a CHANNEL_EXECUTE of `uuid_bridge` for each leg
+    // "that will change the data table from show channels": both show it while bridged.
+    for (leg, peer) in [(uuid.as_str(), other), (other, uuid.as_str())] {
+        chan::set_table_app(&sim, leg, Some(("uuid_bridge".into(), peer.to_owned())));
+        sim.emit_chan(
+            leg,
+            "CHANNEL_EXECUTE",
+            crate::core::EvSpec::full()
+                .post(&[("Application", "uuid_bridge"), ("Application-Data", peer)])
+                .calling("switch_ivr_bridge.c", "uuid_bridge_on_soft_execute", 0),
+        );
+    }
     if !chan::bridge(&sim, &uuid, other) {
         return End::Next;
     }
@@ -524,6 +537,9 @@ async fn uuid_bridged(ctx: &mut Ctx, other: &str, pending: &mut VecDeque<ChanCmd
     };
     chan::unbridge(&sim, &uuid, other);
     if let Some(dest) = transfer {
+        if chan::get_var(&sim, other, "park_after_bridge").flatten().as_deref() != Some("true") {
+            chan::hangup(&sim, other, "NORMAL_CLEARING");
+        }
         return End::Transfer(dest);
     }
     chan::hangup(&sim, other, "NORMAL_CLEARING");

@@ -143,6 +143,7 @@ pub(crate) fn create(sim: &Sim, nc: NewChannel) -> ChannelIo {
             bridged_us: 0,
             hangup_us: 0,
             agent_uuid: None,
+            connected_us: 0,
             hangup_cause: None,
             digits: String::new(),
             messages: Vec::new(),
@@ -186,6 +187,7 @@ pub(crate) fn create(sim: &Sim, nc: NewChannel) -> ChannelIo {
         vars: Vec::new(),
         other_leg: None,
         application: Vec::new(),
+        table_app: None,
         held: false,
         hangup_tx,
         cmd_tx,
@@ -571,6 +573,12 @@ pub(crate) fn teardown(sim: &Shared, uuid: &str) {
     c.order.retain(|u| u != uuid);
 }
 
+/// Sets (or clears) what `show channels` reports as the channel's application when an
+/// event other than an application's start changed it (`uuid_bridge`).
+pub(crate) fn set_table_app(sim: &Shared, uuid: &str, app: Option<(String, String)>) {
+    with(&mut sim.lock(), uuid, |ch| ch.table_app = app);
+}
+
 /// Emits `CHANNEL_EXECUTE` and records the running application.
 pub(crate) fn execute_start(sim: &Shared, uuid: &str, app: &str, arg: &str, app_uuid: &str) {
     let mut c = sim.lock();
@@ -663,6 +671,16 @@ pub(crate) fn record_digits(sim: &Shared, uuid: &str, digits: &str) {
     }
 }
 
+/// An application server took the call on its outbound socket (`connect`).
+pub(crate) fn record_connected(sim: &Shared, uuid: &str) {
+    let mut c = sim.lock();
+    if let Some(i) = c.channels.get(uuid).map(|ch| ch.record).filter(|i| *i > 0)
+        && let Some(r) = c.records.get_mut(i - 1)
+    {
+        r.connected_us = now_us();
+    }
+}
+
 /// A message the caller left with `record`.
 pub(crate) fn record_message(sim: &Shared, uuid: &str, path: &str) {
     let mut c = sim.lock();
@@ -721,6 +739,7 @@ pub(crate) fn unbridge(sim: &Shared, a: &str, b: &str) {
     for x in [a, b] {
         with(c, x, |ch| {
             ch.other_leg = None;
+            ch.table_app = None;
             let _ = ch.bridge_tx.send(None);
         });
     }

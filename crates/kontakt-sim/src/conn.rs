@@ -192,6 +192,7 @@ impl Conn {
         {
             if name == "connect" {
                 self.connected = true;
+                chan::record_connected(&self.sim, &uuid);
                 let data =
                     self.sim.channel_data(&uuid, "mod_event_socket.c", "parse_command", 2021);
                 let headers = data.map(|e| e.headers().clone()).unwrap_or_default();

@@ -152,6 +152,8 @@ pub(crate) struct Channel {
     pub(crate) other_leg: Option<String>,
     /// Running applications, outermost first (`park` with a `playback` inside).
     pub(crate) application: Vec<(String, String)>,
+    /// What `show channels` reports instead while set (`uuid_bridge` while bridged by it).
+    pub(crate) table_app: Option<(String, String)>,
     pub(crate) held: bool,
     pub(crate) hangup_tx: watch::Sender<bool>,
     pub(crate) cmd_tx: mpsc::UnboundedSender<ChanCmd>,
@@ -228,6 +230,9 @@ pub struct CallRecord {
     pub hangup_us: u64,
     /// The agent leg's UUID, if bridged.
     pub agent_uuid: Option<String>,
+    /// Unix time, microseconds, at which an application server last took the call: sent
+    /// `connect` on its outbound socket and got the channel data (0 if none ever did).
+    pub connected_us: u64,
     /// The hangup cause, once hung up.
     pub hangup_cause: Option<String>,
     /// Digits the caller pressed.

@@ -230,7 +230,11 @@ impl EmulatorHandle {
                 caller: ch.caller_number.clone(),
                 destination: ch.dest.clone(),
                 other_leg: ch.other_leg.clone(),
-                application: ch.application.first().map(|(a, _)| a.clone()),
+                application: ch
+                    .table_app
+                    .as_ref()
+                    .or(ch.application.first())
+                    .map(|(a, _)| a.clone()),
             })
             .collect()
     }

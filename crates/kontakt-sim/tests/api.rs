@@ -137,6 +137,41 @@ async fn uuid_bridge_two_parked_legs() {
     assert!(emu.wait_idle(T).await);
 }
 
+/// As `uuid_bridge_on_soft_execute` does, both legs execute `uuid_bridge` (that is what
+/// `show channels` lists for them); transferring one side away hangs the other up, as
+/// `audio_bridge_on_exchange_media` does with a leg whose partner left the bridge.
+#[tokio::test]
+async fn a_uuid_bridge_partner_left_alone_by_a_transfer_hangs_up() {
+    let (emu, mut c) = start().await;
+    let mut call = ScriptedCall::new("+3161234", "5000");
+    call.hangup_after_secs = Some(300.0);
+    let caller = emu.place_call(&call);
+    until_event_of(&mut c, "CHANNEL_PARK", &caller).await;
+    let leg = originate_park(&mut c, "user/1001").await;
+    assert_eq!(api(&mut c, &format!("uuid_bridge {caller} {leg}")).await, format!("+OK {leg}\n"));
+    let ex = until_event_of(&mut c, "CHANNEL_EXECUTE", &caller).await;
+    assert_eq!(ex.application(), Some("uuid_bridge"));
+    assert_eq!(ex.header("Application-Data"), Some(leg.as_str()));
+    until_event_of(&mut c, "CHANNEL_BRIDGE", &caller).await;
+    let shown = api(&mut c, "show channels as json").await;
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["application"] == "uuid_bridge"), "{shown}");
+    assert_eq!(api(&mut c, &format!("uuid_transfer {caller} 9196")).await, "+OK\n");
+    // The operator's leg hangs up as the caller leaves; the caller runs the new extension.
+    let hup = until_event_of(&mut c, "CHANNEL_HANGUP", &leg).await;
+    assert_eq!(hup.hangup_cause(), Some("NORMAL_CLEARING"));
+    loop {
+        let ev = until_event_of(&mut c, "CHANNEL_EXECUTE", &caller).await;
+        if ev.application() == Some("echo") {
+            break;
+        }
+    }
+    api(&mut c, &format!("uuid_kill {caller}")).await;
+    assert!(emu.wait_idle(T).await);
+}
+
 #[tokio::test]
 async fn uuid_transfer_and_eavesdrop() {
     let (emu, mut c) = start().await;

@@ -173,11 +173,17 @@ impl std::ops::Deref for Call {
 impl Call {
     /// Performs the handshake on a connection FreeSWITCH opened to us and starts the
     /// call's task.
+    ///
+    /// Once the `connect` reply named the channel, the call is handed over even if the rest
+    /// of the handshake fails because the call ended (the caller hung up, FreeSWITCH closed
+    /// the socket): its task then ends at once and says so (`CallStatus`). Dropping it
+    /// instead would leave a call Kontakt had seen without its record.
     pub async fn from_stream(stream: TcpStream, config: &OutboundConfig) -> Result<Call, Error> {
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
         let mut session = OutboundSession::with_limits(config.limits);
         let mut conn = Conn { buf: vec![0u8; 64 * 1024], early: VecDeque::new() };
+        let started = tokio::time::Instant::now();
         let channel_data = timeout(config.handshake_timeout, async {
             flush(&mut wr, &mut session).await?;
             let channel_data = loop {
@@ -196,6 +202,15 @@ impl Call {
                     break d;
                 }
             };
+            Ok(channel_data)
+        })
+        .await
+        .map_err(|_| Error::Timeout {
+            what: "outbound handshake".into(),
+            after: config.handshake_timeout,
+        })??;
+        let rest = config.handshake_timeout.saturating_sub(started.elapsed());
+        let subscribed = timeout(rest, async {
             if let Some(format) = config.myevents {
                 let id = session.send_myevents(format)?;
                 conn.await_reply(&mut rd, &mut wr, &mut session, id, "myevents").await?;
@@ -204,13 +219,22 @@ impl Call {
                 let id = session.send_linger(config.linger_secs)?;
                 conn.await_reply(&mut rd, &mut wr, &mut session, id, "linger").await?;
             }
-            Ok(channel_data)
+            Ok(())
         })
         .await
         .map_err(|_| Error::Timeout {
             what: "outbound handshake".into(),
             after: config.handshake_timeout,
-        })??;
+        })?;
+        match subscribed {
+            Ok(()) => {}
+            // The socket closed (FreeSWITCH says goodbye when the channel hangs up before
+            // `linger`) or the session was told so: the call ended during the handshake.
+            Err(e @ (Error::ConnectionLost { .. } | Error::Io { .. } | Error::Session(_))) => {
+                tracing::debug!(error = %e, "the call ended during the outbound handshake");
+            }
+            Err(e) => return Err(e),
+        }
         let unique_id = channel_data.unique_id().unwrap_or_default().to_owned();
         let (events_tx, events) = queue::channel(config.queue.clone());
         let (status_tx, status) = watch::channel(CallStatus::default());
@@ -519,6 +543,13 @@ impl CallState {
             }
             OutboundOutput::Event(ev) => self.events.push(ev),
             OutboundOutput::Disconnected { linger, .. } => {
+                if !linger && !self.hung_up {
+                    // Without linger FreeSWITCH says goodbye when the channel goes down
+                    // (before `linger` was set, or when it never was): a hang-up whose
+                    // event we did not get.
+                    self.hung_up = true;
+                    self.status.send_modify(|s| s.hung_up = true);
+                }
                 self.finished = Some(if linger {
                     "disconnect notice (linger)".into()
                 } else {

@@ -207,3 +207,38 @@ async fn mock_plays_freeswitch_towards_our_outbound_server() {
     let st = within("closed", call.closed()).await;
     assert!(st.closed, "{st:?}");
 }
+
+/// The caller hangs up after the `connect` reply named the channel but before `linger`:
+/// FreeSWITCH says goodbye and closes the socket. The call is handed over all the same,
+/// hung up and closed, so that Kontakt can record a call it has seen.
+#[tokio::test]
+async fn a_hangup_during_the_outbound_handshake_still_hands_the_call_over() {
+    let server = OutboundServer::bind("127.0.0.1:0", OutboundConfig::default()).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let switch = async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut fs = MockConnection::from_stream(stream);
+        assert_eq!(fs.read_command().await.unwrap(), "connect\n\n");
+        fs.send_connect_response([("Event-Name", "CHANNEL_DATA"), ("Unique-ID", "chan-2")])
+            .await
+            .unwrap();
+        assert_eq!(fs.read_command().await.unwrap(), "myevents plain\n\n");
+        fs.reply_ok().await.unwrap();
+        fs.send_raw(
+            "Content-Type: text/disconnect-notice\nControlled-Session-UUID: chan-2\n\
+             Content-Disposition: disconnect\nContent-Length: 23\n\nDisconnected, goodbye.\n",
+        )
+        .await
+        .unwrap();
+        // (read before closing, so that no reset can discard the notice)
+        assert_eq!(fs.read_command().await.unwrap(), "linger\n\n");
+        fs.drop_connection().await;
+    };
+    let (call, ()) = within("handshake", async { tokio::join!(server.accept(), switch) }).await;
+    let call = call.unwrap();
+    assert_eq!(call.unique_id(), "chan-2");
+    let st = within("closed", call.closed()).await;
+    assert!(st.closed && st.hung_up, "{st:?}");
+    let err = call.execute("answer", None).await.unwrap_err();
+    assert!(matches!(err, Error::Hangup { .. }), "{err:?}");
+}

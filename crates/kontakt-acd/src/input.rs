@@ -165,6 +165,16 @@ pub enum Input {
         /// New priority class.
         priority: u8,
     },
+    /// A conversation that outlived the router (the process was restarted while the agent
+    /// talked): the call is back, already talking to the agent, who is logged in for it if
+    /// they were not. Nothing is offered or connected again; the call ends as any other
+    /// conversation does (`CallerHangup`, `CallEnded`) and wrap-up follows.
+    ResumeTalking {
+        /// The call, as it would enter its queue.
+        call: NewCall,
+        /// The agent in the conversation.
+        agent: AgentId,
+    },
     /// Supervisor forces an agent state.
     ForceAgentState {
         /// Agent.

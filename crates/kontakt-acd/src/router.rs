@@ -172,6 +172,7 @@ impl Router {
                 ForcedState::LoggedOut => self.logout(agent, now),
             },
             Input::CallArrived(call) => self.arrive(call, now),
+            Input::ResumeTalking { call, agent } => self.resume_talking(call, agent, now),
             Input::OfferAccepted { call, agent, offer } => self.accept(call, agent, offer, now),
             Input::OfferRejected { call, agent, offer, reason } => {
                 self.reject(call, agent, offer, reason, now)
@@ -755,6 +756,76 @@ impl Router {
         if self.calls.get(&nc.call).is_some_and(|c| c.state == CallState::Waiting) {
             self.announce(nc.call, now, true);
         }
+        Ok(())
+    }
+
+    /// A conversation from before a restart: the call enters already talking to `aid`.
+    /// Its wait and answer were counted by the router that connected it, so only its end
+    /// is counted here.
+    fn resume_talking(&mut self, nc: NewCall, aid: AgentId, now: Millis) -> Result<(), Ignored> {
+        let queue = self.queue(nc.queue).ok_or(Ignored::UnknownQueue)?;
+        if self.calls.contains_key(&nc.call) || self.ended.contains(&nc.call) {
+            return Err(Ignored::DuplicateCall);
+        }
+        Self::validate_skills(&nc.skills).map_err(Ignored::InvalidConfig)?;
+        let base = queue.cfg.base_score_ms;
+        let agent = self.agent(aid).ok_or(Ignored::UnknownAgent)?;
+        // An agent busy with another call of this router cannot be in this conversation.
+        let paused = match &agent.state {
+            AgentState::LoggedOut | AgentState::Ready | AgentState::Delayed(_) => None,
+            AgentState::Paused(reason) => Some(reason.clone()),
+            AgentState::Offered(_)
+            | AgentState::Dialing(_)
+            | AgentState::Talking(_)
+            | AgentState::WrapUp(_) => return Err(Ignored::WrongAgentState),
+        };
+        let logged_out = agent.state == AgentState::LoggedOut;
+        let key = self.make_key(now, base, nc.priority);
+        self.calls.insert(
+            nc.call,
+            Call {
+                queue: nc.queue,
+                priority: nc.priority,
+                skills: Vec::new(),
+                own_skills: nc.skills,
+                caller_id: nc.caller_id,
+                preferred: None,
+                preferred_until: now,
+                preferred_active: false,
+                arrival: now,
+                queue_entry: now,
+                key,
+                state: CallState::Talking { agent: aid, at: now },
+                callback: nc.callback,
+                attempts: 0,
+                step: 0,
+                step_min: 0,
+                epoch: 0,
+                orig_position: 1,
+                last_announce: None,
+                hops: 0,
+                max_wait_applies: false,
+            },
+        );
+        self.remerge_skills(nc.call);
+        if let Some(a) = self.agent_mut(aid) {
+            if logged_out {
+                a.login_at = now;
+                a.idle_since = now;
+                a.no_answer_streak = 0;
+                a.pending = None;
+            }
+            // A paused agent was paused when the router started again: back to the pause
+            // once the conversation is over.
+            if let Some(reason) = paused {
+                a.pending = Some(Pending::Pause(reason));
+            }
+            a.calls += 1;
+        }
+        if logged_out {
+            self.log(now, None, None, Some(aid), LogEvent::AgentLogin);
+        }
+        self.set_state(aid, AgentState::Talking(nc.call), now);
         Ok(())
     }
 

@@ -10,6 +10,7 @@ mod calls;
 mod error;
 mod model;
 mod pg;
+mod refcache;
 mod rows;
 mod sql;
 mod sqlite;
@@ -25,6 +26,7 @@ pub use calls::*;
 pub use error::{Result, StoreError};
 pub use model::*;
 pub use pg::PgStore;
+pub use refcache::REFERENCE_TTL;
 pub use sqlite::SqliteStore;
 
 /// A boxed future: the trait is used as `Arc<dyn Store>` because the backend is chosen from

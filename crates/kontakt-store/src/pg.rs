@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
 use crate::model::{NewAppeal, NewQuestion};
+use crate::refcache::{REFERENCE_TTL, RefCache};
 use crate::rows::to_json;
 use crate::sql::{
     BatchIds, Registrar, TL_ASSIGNED, TL_REGISTERED, Together, mismatch, position, reg_no,
@@ -19,6 +20,7 @@ pub struct PgStore {
     /// behind reads for a pool connection.
     registrar_pool: PgPool,
     registrar: Registrar,
+    reference: RefCache,
 }
 
 impl PgStore {
@@ -37,7 +39,12 @@ impl PgStore {
         let registrar_pool =
             PgPoolOptions::new().max_connections(1).connect_lazy_with(options.clone());
         let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
-        Ok(PgStore { pool, registrar_pool, registrar: Registrar::new() })
+        Ok(PgStore {
+            pool,
+            registrar_pool,
+            registrar: Registrar::new(),
+            reference: RefCache::new(REFERENCE_TTL),
+        })
     }
 
     /// Whether concurrent `register_appeal` calls share transactions (group commit; on by
@@ -46,6 +53,18 @@ impl PgStore {
     pub fn group_commit(mut self, on: bool) -> Self {
         self.registrar.set_group_commit(on);
         self
+    }
+
+    /// How long the category tree and the responsibility map are used from memory before
+    /// they are read again ([`REFERENCE_TTL`] by default; see `refcache.rs`). Zero reads them
+    /// for every registration.
+    pub fn reference_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.reference.set_ttl(ttl);
+        self
+    }
+
+    pub(crate) fn reference(&self) -> &RefCache {
+        &self.reference
     }
 
     pub fn pool(&self) -> &PgPool {

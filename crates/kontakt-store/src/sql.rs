@@ -1301,6 +1301,7 @@ macro_rules! sql_store {
                     .bind(c.active)
                     .execute(self.writer())
                     .await?;
+                    self.reference().categories_changed();
                     Ok(())
                 })
             }
@@ -1317,12 +1318,22 @@ macro_rules! sql_store {
 
             fn category<'a>(&'a self, code: &'a str) -> StoreFuture<'a, Option<Category>> {
                 Box::pin(async move {
-                    let row: Option<CategoryRow> =
-                        sqlx::query_as("SELECT * FROM categories WHERE code = $1")
-                            .bind(code)
-                            .fetch_optional(self.reader())
-                            .await?;
-                    row.map(CategoryRow::into_category).transpose()
+                    // From the reference cache (`refcache.rs`): every registration asks.
+                    let by_code = match self.reference().categories() {
+                        Ok(by_code) => by_code,
+                        Err(generation) => {
+                            let rows: Vec<CategoryRow> =
+                                sqlx::query_as("SELECT * FROM categories ORDER BY code")
+                                    .fetch_all(self.reader())
+                                    .await?;
+                            let all = rows
+                                .into_iter()
+                                .map(CategoryRow::into_category)
+                                .collect::<Result<Vec<_>>>()?;
+                            self.reference().put_categories(generation, all)
+                        }
+                    };
+                    Ok(by_code.get(code).cloned())
                 })
             }
 
@@ -1393,6 +1404,7 @@ macro_rules! sql_store {
                     .bind(at)
                     .fetch_one(self.writer())
                     .await?;
+                    self.reference().responsibilities_changed();
                     Ok(row.into())
                 })
             }
@@ -1415,19 +1427,16 @@ macro_rules! sql_store {
                 at: DateTime<Utc>,
             ) -> StoreFuture<'a, Vec<ResponsibilityLine>> {
                 Box::pin(async move {
-                    // substr/length rather than LIKE: category codes contain '_', a wildcard.
-                    let rows: Vec<ResponsibilityRow> = sqlx::query_as(
-                        "SELECT id, category_prefix, district, building_key, executor_id, \
-                         valid_from, valid_to FROM responsibilities \
-                         WHERE substr($1, 1, length(category_prefix)) = category_prefix \
-                         AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) \
-                         ORDER BY id",
-                    )
-                    .bind(category_code)
-                    .bind(at)
-                    .fetch_all(self.reader())
-                    .await?;
-                    Ok(rows.into_iter().map(ResponsibilityLine::from).collect())
+                    // The whole map from the reference cache (`refcache.rs`), filtered here
+                    // as the SQL did: every registration routes through it.
+                    let lines = match self.reference().responsibilities() {
+                        Ok(lines) => lines,
+                        Err(generation) => {
+                            let all = self.responsibilities().await?;
+                            self.reference().put_responsibilities(generation, all)
+                        }
+                    };
+                    Ok(crate::refcache::lines_for(&lines, category_code, at))
                 })
             }
 

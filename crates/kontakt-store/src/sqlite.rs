@@ -12,12 +12,14 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 
+use crate::refcache::{REFERENCE_TTL, RefCache};
 use crate::sql::{REGISTRAR_STATEMENT_CACHE, Registrar};
 
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     registrar: Registrar,
+    reference: RefCache,
 }
 
 impl SqliteStore {
@@ -51,7 +53,12 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.read_only(false))
             .await?;
-        Ok(SqliteStore { writer, reader, registrar: Registrar::new() })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            registrar: Registrar::new(),
+            reference: RefCache::new(REFERENCE_TTL),
+        })
     }
 
     /// Whether concurrent `register_appeal` calls share transactions (group commit; on by
@@ -60,6 +67,18 @@ impl SqliteStore {
     pub fn group_commit(mut self, on: bool) -> Self {
         self.registrar.set_group_commit(on);
         self
+    }
+
+    /// How long the category tree and the responsibility map are used from memory before
+    /// they are read again ([`REFERENCE_TTL`] by default; see `refcache.rs`). Zero reads them
+    /// for every registration.
+    pub fn reference_ttl(mut self, ttl: Duration) -> Self {
+        self.reference.set_ttl(ttl);
+        self
+    }
+
+    pub(crate) fn reference(&self) -> &RefCache {
+        &self.reference
     }
 
     pub(crate) fn writer(&self) -> &SqlitePool {

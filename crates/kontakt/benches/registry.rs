@@ -70,6 +70,61 @@ fn phone(i: usize) -> String {
     format!("+38050{:07}", i)
 }
 
+/// `n` registrations through `kontakt_web::registration::register` (the API's path minus
+/// HTTP) from `callers` tasks; returns the time they took.
+async fn full_path(store: Arc<dyn Store>, callers: usize, n: usize) -> Duration {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..callers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = t;
+            while i < n {
+                let req = NewAppealRequest {
+                    applicant_id: None,
+                    applicant: None,
+                    channel: Channel::Phone,
+                    legal_kind: LegalKind::IncidentReport,
+                    received_at: None,
+                    answer_channel: None,
+                    collective: false,
+                    call_id: None,
+                    questions: vec![NewQuestionRequest {
+                        category_code: "water.no_cold_water".into(),
+                        description: "Немає холодної води".into(),
+                        attributes: serde_json::json!({"scope": "building"}),
+                        address: Some(AddressDto {
+                            city: None,
+                            street: format!("вул. Тестова {}", i % 997),
+                            building: (i % 113).to_string(),
+                            entrance: None,
+                            flat: None,
+                            floor: None,
+                            district: None,
+                            lat: None,
+                            lon: None,
+                        }),
+                        object_ref: None,
+                        emergency: None,
+                    }],
+                };
+                kontakt_web::registration::register(
+                    store.as_ref(),
+                    Actor { user_id: None, kind: ActorKind::System },
+                    req,
+                )
+                .await
+                .unwrap();
+                i += callers;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    started.elapsed()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
@@ -79,10 +134,13 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Two stores on one database: group commit on, and off (one transaction per registration).
+/// Three stores on one database: group commit on, and off (one transaction per
+/// registration); and with group commit but without the reference cache (the category tree
+/// and the responsibility map read for every registration), the full path's baseline.
 struct Stores {
     grouped: Arc<dyn Store>,
     alone: Arc<dyn Store>,
+    uncached: Arc<dyn Store>,
 }
 
 impl Stores {
@@ -98,7 +156,14 @@ async fn open(backend: &str, dir: &std::path::Path) -> Option<(Stores, Option<(S
             let url = format!("sqlite://{}/bench.db", dir.display());
             let grouped = kontakt_store::SqliteStore::open(&url).await.unwrap();
             let alone = kontakt_store::SqliteStore::open(&url).await.unwrap().group_commit(false);
-            Some((Stores { grouped: Arc::new(grouped), alone: Arc::new(alone) }, None))
+            let uncached =
+                kontakt_store::SqliteStore::open(&url).await.unwrap().reference_ttl(Duration::ZERO);
+            let stores = Stores {
+                grouped: Arc::new(grouped),
+                alone: Arc::new(alone),
+                uncached: Arc::new(uncached),
+            };
+            Some((stores, None))
         }
         _ => {
             let url = std::env::var("KONTAKT_TEST_PG_URL").ok()?;
@@ -112,9 +177,19 @@ async fn open(backend: &str, dir: &std::path::Path) -> Option<(Stores, Option<(S
                 .unwrap()
                 .options([("search_path", schema.as_str())]);
             let grouped = kontakt_store::PgStore::connect_with(options.clone()).await.unwrap();
-            let alone =
-                kontakt_store::PgStore::connect_with(options).await.unwrap().group_commit(false);
-            let stores = Stores { grouped: Arc::new(grouped), alone: Arc::new(alone) };
+            let alone = kontakt_store::PgStore::connect_with(options.clone())
+                .await
+                .unwrap()
+                .group_commit(false);
+            let uncached = kontakt_store::PgStore::connect_with(options)
+                .await
+                .unwrap()
+                .reference_ttl(Duration::ZERO);
+            let stores = Stores {
+                grouped: Arc::new(grouped),
+                alone: Arc::new(alone),
+                uncached: Arc::new(uncached),
+            };
             Some((stores, Some((url, schema))))
         }
     }
@@ -185,60 +260,16 @@ async fn run(backend: &str, stores: &Stores, args: &Args) {
     }
 
     // 2. Full path at that size: validation, repeat and duplicate lookups, routing, write.
+    // First without the reference cache (the baseline), then with it: the second run finds
+    // more earlier questions at the same buildings, so the order does not favour the cache.
     let n = 5_000;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for t in 0..callers {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut i = t;
-            while i < n {
-                let req = NewAppealRequest {
-                    applicant_id: None,
-                    applicant: None,
-                    channel: Channel::Phone,
-                    legal_kind: LegalKind::IncidentReport,
-                    received_at: None,
-                    answer_channel: None,
-                    collective: false,
-                    call_id: None,
-                    questions: vec![NewQuestionRequest {
-                        category_code: "water.no_cold_water".into(),
-                        description: "Немає холодної води".into(),
-                        attributes: serde_json::json!({"scope": "building"}),
-                        address: Some(AddressDto {
-                            city: None,
-                            street: format!("вул. Тестова {}", i % 997),
-                            building: (i % 113).to_string(),
-                            entrance: None,
-                            flat: None,
-                            floor: None,
-                            district: None,
-                            lat: None,
-                            lon: None,
-                        }),
-                        object_ref: None,
-                        emergency: None,
-                    }],
-                };
-                kontakt_web::registration::register(
-                    store.as_ref(),
-                    Actor { user_id: None, kind: ActorKind::System },
-                    req,
-                )
-                .await
-                .unwrap();
-                i += callers;
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let full = started.elapsed();
+    let uncached = full_path(stores.uncached.clone(), callers, n).await;
+    let cached = full_path(store.clone(), callers, n).await;
     println!(
-        "  full registration path (domain + store): {:.0} appeals/s over {n}",
-        n as f64 / full.as_secs_f64()
+        "  full registration path (domain + store), {n} each: {:.0} appeals/s with the reference cache, {:.0} appeals/s reading the tree and the map every time ({:.2}x)",
+        n as f64 / cached.as_secs_f64(),
+        n as f64 / uncached.as_secs_f64(),
+        uncached.as_secs_f64() / cached.as_secs_f64()
     );
 
     // 3. Lookup by phone, as the API's applicant search does it; and the baseline.

@@ -266,8 +266,21 @@ function renderPop(fresh) {
   }
   if (!appeals.length) body.appendChild(el('tr', {}, el('td', { colspan: 5, class: 'muted' }, t('pop.no_appeals'))));
   if (!open.children.length) open.appendChild(el('li', { class: 'muted' }, t('pop.no_appeals')));
+  // Outages in force at the caller's address: what is off, since when, until when, and what
+  // the caller may be told. Every text is staff-supplied: set as text, like everything else.
   const outages = clear($('pop-outages'));
-  for (const o of d.outages || []) outages.appendChild(el('li', {}, typeof o === 'string' ? o : JSON.stringify(o)));
+  for (const o of d.outages || []) {
+    if (!o || typeof o !== 'object') continue;
+    const when = [t('pop.outage_since', { time: dateTime(o.started_at || '') })];
+    if (o.planned_end_at) when.push(t('pop.outage_until', { time: dateTime(o.planned_end_at) }));
+    outages.appendChild(el('li', { class: 'outage', dataset: { kind: String(o.kind || '') } },
+      el('strong', {}, `${label('outage.class.', o.class)} · ${label('outage.kind.', o.kind)}`),
+      o.nature ? `: ${o.nature}` : '',
+      el('div', { class: 'muted small' }, when.join(', ')),
+      o.public_message
+        ? el('div', { class: 'small' }, el('span', { class: 'muted' }, `${t('pop.outage_message')}: `), o.public_message)
+        : null));
+  }
   if (!outages.children.length) outages.appendChild(el('li', { class: 'muted' }, t('pop.no_outages')));
   box.dataset.call = d.call;
   if (fresh) {

@@ -29,6 +29,12 @@ pub enum Permission {
     /// events on the feed. The engine must also know the user as an operator (`[callcenter]
     /// operators` may name operators and supervisors who take calls).
     Desk,
+    /// Read outages (accidents, planned works, restrictions): everyone who answers citizens
+    /// or fixes what they report.
+    ReadOutages,
+    /// Register and end outages: supervisors (the dispatcher's desk), administrators, and
+    /// executors for their own organisation. Every use is audited.
+    ManageOutages,
     /// The wall board: every agent and live call, forcing agents' states, moving calls,
     /// changing priorities, listening in; the supervisors' feed. Every use is audited.
     Supervise,
@@ -49,6 +55,8 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         ExtendDeadline => matches!(role, Admin | Supervisor | Controller),
         Desk => matches!(role, Supervisor | Operator),
         Supervise => matches!(role, Admin | Supervisor),
+        ReadOutages => matches!(role, Admin | Supervisor | Operator | Controller | Executor),
+        ManageOutages => matches!(role, Admin | Supervisor | Executor),
     }
 }
 

@@ -888,3 +888,120 @@ pub struct SuggestionsDto {
     /// call to one of them instead of registering the same problem again.
     pub duplicates: Vec<SuggestionDto>,
 }
+
+// ---- outages: accidents, planned works and restrictions ---------------------------------------
+
+/// One place an outage covers: a whole street (`building` absent) or one building of it.
+/// Spellings are matched as applicants' and questions' addresses are ("вул. Соборна" and
+/// "Соборна вулиця" agree).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutagePlaceDto {
+    pub street: String,
+    /// Absent or null: every building of the street.
+    #[serde(default)]
+    pub building: Option<String>,
+}
+
+impl From<OutagePlaceDto> for kontakt_appeals::OutagePlace {
+    fn from(p: OutagePlaceDto) -> Self {
+        kontakt_appeals::OutagePlace { street: p.street, building: p.building }
+    }
+}
+
+impl From<kontakt_appeals::OutagePlace> for OutagePlaceDto {
+    fn from(p: kontakt_appeals::OutagePlace) -> Self {
+        OutagePlaceDto { street: p.street, building: p.building }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutageRequest {
+    /// accident, planned_work or restriction.
+    #[schema(value_type = String)]
+    pub kind: kontakt_appeals::OutageKind,
+    /// The service that is off: water, hot_water, heating, electricity, gas, sewage, lift or
+    /// other (the category tree's groups).
+    #[schema(value_type = String)]
+    pub class: kontakt_appeals::OutageClass,
+    /// What happened or what is being done (1–1000 characters).
+    pub nature: String,
+    /// The streets and buildings without the service (1–500 places).
+    pub area: Vec<OutagePlaceDto>,
+    /// The organisation dealing with it. An executor's own organisation is the default for
+    /// an executor, and the only one they may name.
+    pub executor_id: Option<i64>,
+    /// When the service went (or goes) off; defaults to now. Only planned works and
+    /// restrictions may start in the future.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it is expected back; after `started_at`.
+    pub planned_end_at: Option<DateTime<Utc>>,
+    /// What operators may tell callers, word for word (at most 1000 characters).
+    pub public_message: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutageDto {
+    pub id: i64,
+    #[schema(value_type = String)]
+    pub kind: kontakt_appeals::OutageKind,
+    #[schema(value_type = String)]
+    pub class: kontakt_appeals::OutageClass,
+    pub nature: String,
+    pub area: Vec<OutagePlaceDto>,
+    pub executor_id: Option<i64>,
+    pub started_at: DateTime<Utc>,
+    pub planned_end_at: Option<DateTime<Utc>>,
+    /// Null while the outage lasts.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// In force now: started and not ended (an overrun past `planned_end_at` still is).
+    pub active: bool,
+    pub public_message: Option<String>,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl OutageDto {
+    pub fn new(o: store::Outage, now: DateTime<Utc>) -> Self {
+        OutageDto {
+            active: o.active_at(now),
+            id: o.id,
+            kind: o.kind,
+            class: o.class,
+            nature: o.nature,
+            area: o.area.into_iter().map(Into::into).collect(),
+            executor_id: o.executor_id,
+            started_at: o.started_at,
+            planned_end_at: o.planned_end_at,
+            ended_at: o.ended_at,
+            public_message: o.public_message,
+            created_by: o.created_by,
+            created_at: o.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OutageListQuery {
+    /// `true`: only outages in force now.
+    pub active: Option<bool>,
+    /// Only outages covering a place on this street (any common spelling).
+    pub street: Option<String>,
+    /// With `street`: only outages covering this building, by naming it or its whole street.
+    pub building: Option<String>,
+    /// Only this organisation's outages.
+    pub executor_id: Option<i64>,
+    /// 1–500; 100 by default.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndOutageRequest {
+    /// When the service came back; defaults to now. Not before the outage started, not in
+    /// the future.
+    pub ended_at: Option<DateTime<Utc>>,
+}

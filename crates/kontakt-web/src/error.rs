@@ -32,7 +32,7 @@ pub struct ErrorDetail {
     /// `validation_failed` (see `fields`), `missing_reference`, `unauthenticated`,
     /// `bad_credentials`, `forbidden`, `csrf_failed`, `password_change_required`, `not_found`,
     /// `method_not_allowed`, `conflict`, `stale`, `illegal_transition`, `payload_too_large`,
-    /// `unsupported_media_type`, `internal`; for the desk, the wall board and the feed:
+    /// `unsupported_media_type`, `internal`; for outages: `already_ended`; for the desk, the wall board and the feed:
     /// `not_an_operator`, `not_your_call`, `not_answered`, `already_linked`, `no_live_call`,
     /// `refused`, `origin_mismatch`, `upgrade_required`, `telephony_disabled`,
     /// `telephony_unavailable`.

@@ -12,7 +12,7 @@ use crate::routes::*;
     info(
         title = "Kontakt API",
         version = "1",
-        description = "Municipal contact center: appeals registry (Law of Ukraine 393/96), the operators' desk, the supervisors' wall board and the live feed (a WebSocket; protocol in docs/websocket.md)."
+        description = "Municipal contact center: appeals registry (Law of Ukraine 393/96), outages (docs/outages.md), the operators' desk, the supervisors' wall board and the live feed (a WebSocket; protocol in docs/websocket.md)."
     ),
     paths(
         health,
@@ -45,6 +45,9 @@ use crate::routes::*;
         create_executor,
         list_responsibilities,
         create_responsibility,
+        create_outage,
+        list_outages,
+        end_outage,
         get_desk,
         set_desk_state,
         link_call,
@@ -92,6 +95,10 @@ use crate::routes::*;
         ExecutorDto,
         ResponsibilityRequest,
         ResponsibilityDto,
+        OutagePlaceDto,
+        OutageRequest,
+        OutageDto,
+        EndOutageRequest,
         AuditDto,
         Health,
         AgentStateRequest,

@@ -4,6 +4,7 @@ mod appeals;
 mod applicants;
 pub(crate) mod desk;
 mod feed;
+mod outages;
 mod reference;
 mod session;
 mod suggestions;
@@ -25,6 +26,7 @@ pub(crate) use appeals::*;
 pub(crate) use applicants::*;
 pub(crate) use desk::*;
 pub(crate) use feed::*;
+pub(crate) use outages::*;
 pub(crate) use reference::*;
 pub(crate) use session::*;
 pub(crate) use suggestions::*;
@@ -60,6 +62,8 @@ pub(crate) fn router() -> Router<WebState> {
         .route("/api/v1/categories/{code}", put(put_category))
         .route("/api/v1/executors", get(list_executors).post(create_executor))
         .route("/api/v1/responsibilities", get(list_responsibilities).post(create_responsibility))
+        .route("/api/v1/outages", get(list_outages).post(create_outage))
+        .route("/api/v1/outages/{id}/end", post(end_outage))
         .route("/api/v1/desk", get(get_desk))
         .route("/api/v1/desk/state", post(set_desk_state))
         .route("/api/v1/desk/calls/{uuid}/link", post(link_call))

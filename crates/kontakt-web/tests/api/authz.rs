@@ -36,6 +36,8 @@ const REGISTRARS: &[Role] = &[Admin, Supervisor, Operator];
 /// Who takes calls: operators, and supervisors the call center knows as operators.
 const DESK: &[Role] = &[Supervisor, Operator];
 const SUPERVISORS: &[Role] = &[Admin, Supervisor];
+/// Who registers and ends outages (executors for their own organisation).
+const OUTAGE_KEEPERS: &[Role] = &[Admin, Supervisor, Executor];
 
 /// A call nobody has: allowed roles reach the engine, which answers 404.
 const NO_CALL: &str = "0b0e0f00-0000-4000-8000-000000000000";
@@ -72,6 +74,9 @@ const MATRIX: &[(&str, &str, Allow)] = &[
     ("POST", "/api/v1/executors", Allow::Roles(&[Admin])),
     ("GET", "/api/v1/responsibilities", Allow::Authenticated),
     ("POST", "/api/v1/responsibilities", Allow::Roles(&[Admin])),
+    ("GET", "/api/v1/outages", Allow::Roles(STAFF_AND_EXECUTORS)),
+    ("POST", "/api/v1/outages", Allow::Roles(OUTAGE_KEEPERS)),
+    ("POST", "/api/v1/outages/{id}/end", Allow::Roles(OUTAGE_KEEPERS)),
     ("GET", "/api/v1/desk", Allow::Roles(DESK)),
     ("POST", "/api/v1/desk/state", Allow::Roles(DESK)),
     ("POST", "/api/v1/desk/calls/{uuid}/link", Allow::Roles(DESK)),
@@ -106,6 +111,9 @@ struct Fixture {
     reg_no: String,
     question: i64,
     assignment: i64,
+    /// The executor account's organisation's: every role allowed may end it (or hear that
+    /// it has ended).
+    outage: i64,
 }
 
 async fn fixture(env: &Env) -> Fixture {
@@ -123,6 +131,18 @@ async fn fixture(env: &Env) -> Fixture {
     let a = &reg["appeal"];
     let q = &a["questions"][0];
     assert_eq!(q["assignments"][0]["executor_id"], env.own_executor);
+    let outage = env
+        .ok(
+            Role::Supervisor,
+            "POST",
+            "/api/v1/outages",
+            Some(json!({"kind": "accident", "class": "water", "nature": "Порив",
+                "area": [{"street": "Соборна"}], "executor_id": env.own_executor})),
+            201,
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
     Fixture {
         operator: env.user_id(Operator),
         applicant,
@@ -130,6 +150,7 @@ async fn fixture(env: &Env) -> Fixture {
         reg_no: a["reg_no"].as_str().unwrap().to_string(),
         question: q["id"].as_i64().unwrap(),
         assignment: q["assignments"][0]["id"].as_i64().unwrap(),
+        outage,
     }
 }
 
@@ -146,6 +167,7 @@ fn cell(f: &Fixture, method: &str, path: &str, tag: &str) -> (String, Option<Val
             p if p.starts_with("/api/v1/applicants") => f.applicant,
             p if p.starts_with("/api/v1/questions") => f.question,
             p if p.starts_with("/api/v1/assignments") => f.assignment,
+            p if p.starts_with("/api/v1/outages") => f.outage,
             _ => f.appeal,
         }
         .to_string(),
@@ -192,6 +214,10 @@ fn cell(f: &Fixture, method: &str, path: &str, tag: &str) -> (String, Option<Val
         ("POST", "/api/v1/responsibilities") => {
             Some(json!({"category_prefix": "roads", "executor_id": 999_999}))
         }
+        ("POST", "/api/v1/outages") => Some(json!({"kind": "planned_work", "class": "heating",
+            "nature": "Гідравлічні випробування", "area": [{"street": "Перемоги", "building": "1"}]})),
+        // The first allowed caller ends it; the rest hear 409 already_ended.
+        ("POST", "/api/v1/outages/{id}/end") => Some(json!({})),
         ("POST", "/api/v1/desk/state") => Some(json!({"state": "pause", "reason": "break"})),
         // A call nobody has: 404 from the engine for anyone allowed.
         ("POST", "/api/v1/desk/calls/{uuid}/link") => Some(json!({"outcome": "consultation"})),

@@ -68,6 +68,12 @@ async fn snapshot(env: &Env, k: &Known) -> Vec<String> {
         ),
         format!("executors {:?}", s.executors().await.unwrap()),
         format!("map {:?}", s.responsibilities().await.unwrap()),
+        format!(
+            "outages {:?}",
+            s.list_outages(&kontakt_store::OutageFilter { limit: 500, ..Default::default() })
+                .await
+                .unwrap()
+        ),
         format!("categories {:?}", s.categories().await.unwrap()),
         format!("timeline {:?}", s.timeline(k.appeal).await.unwrap()),
         format!("appeal {appeal}"),
@@ -242,6 +248,8 @@ fn required_key(path: &str) -> &'static str {
         "/api/v1/appeals" => "questions",
         "/api/v1/executors" => "code",
         "/api/v1/responsibilities" => "executor_id",
+        "/api/v1/outages" => "nature",
+        p if p.starts_with("/api/v1/outages/") => "(every field is optional)",
         p if p.ends_with("/extend") => "extended_due_at",
         p if p.ends_with("/assignments") => "executor_id",
         p if p.ends_with("/transition") => "action",
@@ -1360,6 +1368,30 @@ fn cases(env: &Env, k: &Known) -> Vec<Case> {
         "district",
         "required",
     ));
+
+    // --- outages (the field-level rules are in outages.rs) --------------------------------------
+    let outage = json!({"kind": "accident", "class": "water", "nature": "Порив",
+        "area": [{"street": "Соборна"}], "executor_id": env.own_executor});
+    body_cases(&mut c, Supervisor, "POST", "/api/v1/outages", &outage, env);
+    c.push(field(
+        case(
+            Supervisor,
+            "POST",
+            "/api/v1/outages",
+            Payload::Json(with(
+                &outage,
+                "area",
+                Some(json!([{"street": "'; DROP TABLE outages; --",
+                "building": "x".repeat(31)}])),
+            )),
+            422,
+            "validation_failed",
+        ),
+        "area[0].building",
+        "too_long",
+    ));
+    // No outage 999999: the body is checked before the outage is looked up.
+    body_cases(&mut c, Supervisor, "POST", "/api/v1/outages/999999/end", &json!({}), env);
 
     // --- the operator's desk ----------------------------------------------------------------
     // The operator is logged out and has no call: valid requests that need a call are refused

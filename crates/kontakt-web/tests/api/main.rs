@@ -12,4 +12,5 @@ mod concurrency;
 mod e2e;
 mod intraday;
 mod openapi;
+mod outages;
 mod telephony;

@@ -106,6 +106,7 @@ pub const ERROR_CODES: &[&str] = &[
     "payload_too_large",
     "unsupported_media_type",
     "internal",
+    "already_ended",
     "not_an_operator",
     "not_your_call",
     "not_answered",

@@ -525,14 +525,28 @@ async fn uuid_bridged(ctx: &mut Ctx, other: &str, pending: &mut VecDeque<ChanCmd
         if let Some(ChanCmd::Transfer { dest }) = early.take() {
             break Some(dest);
         }
+        // FreeSWITCH acts on `uuid_transfer` in the api call itself: a transfer already
+        // delivered wins over the partner's hang-up that a later command caused (the blind
+        // transfer's `uuid_kill` of the operator's leg), whatever order the wake-ups come in.
         tokio::select! {
+            biased;
             _ = h.wait_for(|h| *h) => break None,
-            _ = other_hangup.wait_for(|h| *h) => break None,
             cmd = ctx.cmds.recv() => match cmd {
                 Some(ChanCmd::Transfer { dest }) => break Some(dest),
                 Some(_) => {}
                 None => break None,
             },
+            _ = other_hangup.wait_for(|h| *h) => {
+                // (a transfer that arrived meanwhile still goes first)
+                let mut transfer = None;
+                while let Ok(cmd) = ctx.cmds.try_recv() {
+                    if let ChanCmd::Transfer { dest } = cmd {
+                        transfer = Some(dest);
+                        break;
+                    }
+                }
+                break transfer;
+            }
         }
     };
     chan::unbridge(&sim, &uuid, other);

@@ -7,14 +7,21 @@
 //! the database, until the journal is empty. Operations are idempotent (see
 //! `kontakt_store::calls`), so replaying a batch that had reached the database before a
 //! crash changes nothing.
+//!
+//! Trying the database again never holds up new operations: while a replay waits for the
+//! database (up to `db_timeout` when it does not answer), operations keep being appended
+//! behind it and acknowledged. Only the journal's last piece is written with new operations
+//! waiting, and only when the database has just answered, so that the journal empties.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kontakt_store::{CallOp, Store, StoreError};
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncBufReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 use tokio::sync::{mpsc, oneshot};
 
 /// Where the journal lives and how big it may grow.
@@ -90,8 +97,7 @@ impl RecordWriter {
     pub async fn start(store: Arc<dyn Store>, cfg: JournalConfig) -> std::io::Result<Self> {
         tokio::fs::create_dir_all(&cfg.dir).await?;
         let path = cfg.dir.join("calls.jsonl");
-        let bytes = tokio::fs::metadata(&path).await.map(|m| m.len()).unwrap_or(0);
-        let depth = if bytes > 0 { count_lines(&path).await? } else { 0 };
+        let (bytes, depth) = open_journal(&path).await?;
         let stats = Arc::new(WriterStats::default());
         stats.journal_bytes.store(bytes, Ordering::Relaxed);
         stats.journal_depth.store(depth, Ordering::Relaxed);
@@ -103,15 +109,16 @@ impl RecordWriter {
             );
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = Task { store, cfg, path, rx, stats: stats.clone() };
-        tokio::spawn(task.run());
+        let task = Task { store, cfg, path, stats: stats.clone() };
+        tokio::spawn(task.run(rx));
         Ok(RecordWriter { tx, stats })
     }
 
     /// Queues operations; they are written in order, later.
     pub fn write(&self, ops: Vec<CallOp>) {
+        let n = ops.len() as u64;
         if self.tx.send(Msg { ops, ack: None }).is_err() {
-            self.stats.lost.fetch_add(1, Ordering::Relaxed);
+            self.stats.lost.fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -133,16 +140,37 @@ impl RecordWriter {
     }
 }
 
-async fn count_lines(path: &std::path::Path) -> std::io::Result<u64> {
-    let data = tokio::fs::read(path).await?;
-    Ok(data.iter().filter(|b| **b == b'\n').count() as u64)
+/// The journal's size and operations. A last line torn by a crash is cut off: what is
+/// appended next would otherwise join it and be unreadable too.
+async fn open_journal(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    let data = match tokio::fs::read(path).await {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+        Err(e) => return Err(e),
+    };
+    let whole = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if whole < data.len() {
+        tracing::error!(
+            bytes = data.len() - whole,
+            "torn last line of the call-record journal cut off"
+        );
+        let f = tokio::fs::OpenOptions::new().write(true).open(path).await?;
+        f.set_len(whole as u64).await?;
+        f.sync_all().await?;
+    }
+    let lines = data[..whole].iter().filter(|b| **b == b'\n').count() as u64;
+    Ok((whole as u64, lines))
 }
+
+/// Operations written to the database in one batch of a replay.
+const REPLAY_OPS: usize = 500;
+/// A journal holding no more than this is written with new operations waiting.
+const LAST_PIECE_BYTES: u64 = 256 << 10;
 
 struct Task {
     store: Arc<dyn Store>,
     cfg: JournalConfig,
     path: PathBuf,
-    rx: mpsc::UnboundedReceiver<Msg>,
     stats: Arc<WriterStats>,
 }
 
@@ -152,60 +180,106 @@ enum DbOutcome {
     Unavailable(String),
 }
 
+/// How a piece of the journal's replay went.
+enum Replayed {
+    /// The journal up to byte `upto` is in the database; `lines` operations.
+    Written {
+        upto: u64,
+        lines: u64,
+    },
+    Failed(String),
+}
+
+/// Where the replay stands. The journal's first `flushed` bytes are in the database; the
+/// file is emptied once all of it is.
+struct Backlog {
+    flushed: u64,
+    /// Not before then: the next try of a database that failed.
+    next_try: Instant,
+}
+
+type ReplayFuture<'a> = Pin<Box<dyn Future<Output = Replayed> + Send + 'a>>;
+
 impl Task {
-    async fn run(mut self) {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        let mut backlog = Backlog { flushed: 0, next_try: Instant::now() };
+        // A replay waiting for the database while new operations are appended behind it.
+        let mut replay: Option<ReplayFuture<'_>> = None;
         loop {
-            let backlog = self.stats.journal_depth.load(Ordering::Relaxed) > 0;
-            let first = if backlog {
-                match tokio::time::timeout(self.cfg.retry_every, self.rx.recv()).await {
-                    Ok(Some(m)) => Some(m),
-                    Ok(None) => return,
-                    Err(_) => None,
+            let bytes = self.stats.journal_bytes.load(Ordering::Relaxed);
+            if replay.is_none() && bytes > 0 && Instant::now() >= backlog.next_try {
+                if backlog.flushed >= bytes {
+                    self.empty(&mut backlog).await;
+                    continue;
                 }
-            } else {
-                match self.rx.recv().await {
-                    Some(m) => Some(m),
+                let piece = self.replay(backlog.flushed, bytes);
+                if self.stats.db_up.load(Ordering::Relaxed)
+                    && bytes - backlog.flushed <= LAST_PIECE_BYTES
+                {
+                    // The last piece, the database answering: new operations wait for it,
+                    // so that the journal empties even while they keep coming.
+                    let r = piece.await;
+                    self.replayed(r, &mut backlog);
+                    continue;
+                }
+                replay = Some(Box::pin(piece));
+            }
+            let retry_at = tokio::time::Instant::from_std(backlog.next_try);
+            tokio::select! {
+                r = async {
+                    match replay.as_mut() {
+                        Some(piece) => piece.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    replay = None;
+                    self.replayed(r, &mut backlog);
+                }
+                m = rx.recv() => match m {
+                    Some(m) => self.take(m, &mut rx, &mut backlog).await,
                     None => return,
+                },
+                () = tokio::time::sleep_until(retry_at), if replay.is_none() && bytes > 0 => {}
+            }
+        }
+    }
+
+    /// Writes a message, with whatever else is queued (up to a batch), and acknowledges
+    /// them: to the database when the journal is empty, else (or when the database fails)
+    /// to the journal.
+    async fn take(&self, first: Msg, rx: &mut mpsc::UnboundedReceiver<Msg>, b: &mut Backlog) {
+        let mut n = first.ops.len();
+        let mut msgs = vec![first];
+        while n < 1024 {
+            match rx.try_recv() {
+                Ok(m) => {
+                    n += m.ops.len();
+                    msgs.push(m);
                 }
-            };
-            let mut msgs: Vec<Msg> = first.into_iter().collect();
-            let mut n: usize = msgs.iter().map(|m| m.ops.len()).sum();
-            while n < 1024 {
-                match self.rx.try_recv() {
-                    Ok(m) => {
-                        n += m.ops.len();
-                        msgs.push(m);
-                    }
-                    Err(_) => break,
+                Err(_) => break,
+            }
+        }
+        let ops: Vec<CallOp> = msgs.iter().flat_map(|m| m.ops.iter().cloned()).collect();
+        let result = if ops.is_empty() {
+            Ok(())
+        } else if self.stats.journal_bytes.load(Ordering::Relaxed) > 0 {
+            self.append(&ops).await
+        } else {
+            match self.to_db(&ops).await {
+                DbOutcome::Written => Ok(()),
+                DbOutcome::Unavailable(why) => {
+                    tracing::warn!(%why, ops = ops.len(), "database unavailable: journaling call records");
+                    b.next_try = Instant::now() + self.cfg.retry_every;
+                    self.append(&ops).await
                 }
             }
-            if self.stats.journal_depth.load(Ordering::Relaxed) > 0 {
-                self.flush_journal().await;
-            }
-            if msgs.is_empty() {
-                continue;
-            }
-            let ops: Vec<CallOp> = msgs.iter().flat_map(|m| m.ops.iter().cloned()).collect();
-            let result = if ops.is_empty() {
-                Ok(())
-            } else if self.stats.journal_depth.load(Ordering::Relaxed) > 0 {
-                self.append(&ops).await
-            } else {
-                match self.to_db(&ops).await {
-                    DbOutcome::Written => Ok(()),
-                    DbOutcome::Unavailable(why) => {
-                        tracing::warn!(%why, ops = ops.len(), "database unavailable: journaling call records");
-                        self.append(&ops).await
-                    }
-                }
-            };
-            if result.is_err() {
-                self.stats.lost.fetch_add(ops.len() as u64, Ordering::Relaxed);
-            }
-            for m in msgs {
-                if let Some(ack) = m.ack {
-                    let _ = ack.send(result.clone());
-                }
+        };
+        if result.is_err() {
+            self.stats.lost.fetch_add(ops.len() as u64, Ordering::Relaxed);
+        }
+        for m in msgs {
+            if let Some(ack) = m.ack {
+                let _ = ack.send(result.clone());
             }
         }
     }
@@ -271,53 +345,111 @@ impl Task {
 
     async fn append(&self, ops: &[CallOp]) -> Result<(), WriteError> {
         let mut buf = Vec::new();
+        let mut lines = 0;
         for op in ops {
             if serde_json::to_writer(&mut buf, op).is_err() {
                 continue;
             }
             buf.push(b'\n');
+            lines += 1;
         }
         let bytes = self.stats.journal_bytes.load(Ordering::Relaxed);
         if bytes + buf.len() as u64 > self.cfg.max_bytes {
             tracing::error!(bytes, "call-record journal full: records are being lost");
             return Err(WriteError::JournalFull(bytes));
         }
-        append_file(&self.path, &buf).await.map_err(|e| WriteError::Journal(e.to_string()))?;
+        if let Err(e) = append_file(&self.path, &buf).await {
+            // Part of it may be in the file: cut it off, or it would join the next line.
+            if let Ok(f) = tokio::fs::OpenOptions::new().write(true).open(&self.path).await {
+                let _ = f.set_len(bytes).await;
+            }
+            return Err(WriteError::Journal(e.to_string()));
+        }
         self.stats.journal_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        self.stats.journal_depth.fetch_add(ops.len() as u64, Ordering::Relaxed);
+        self.stats.journal_depth.fetch_add(lines, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Replays the journal into the database, in order; stops at the first batch the
-    /// database cannot take and leaves the journal as it was (replay is idempotent).
-    async fn flush_journal(&self) {
-        let Ok(data) = tokio::fs::read(&self.path).await else { return };
-        let mut ops = Vec::new();
-        for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            match serde_json::from_slice::<CallOp>(line) {
+    /// Writes the journal's next piece, from byte `from` (never past `to`, what had been
+    /// appended when it started), to the database in one batch.
+    async fn replay(&self, from: u64, to: u64) -> Replayed {
+        let (ops, upto, lines) = match self.read_piece(from, to).await {
+            Ok(piece) => piece,
+            Err(e) => return Replayed::Failed(format!("cannot read the journal: {e}")),
+        };
+        if !ops.is_empty()
+            && let DbOutcome::Unavailable(why) = self.to_db(&ops).await
+        {
+            return Replayed::Failed(why);
+        }
+        Replayed::Written { upto, lines }
+    }
+
+    /// Up to `REPLAY_OPS` operations from byte `from`: the operations, where they end, and
+    /// how many lines that was (a line that is not an operation is logged and skipped).
+    async fn read_piece(&self, from: u64, to: u64) -> std::io::Result<(Vec<CallOp>, u64, u64)> {
+        let mut f = tokio::fs::File::open(&self.path).await?;
+        f.seek(std::io::SeekFrom::Start(from)).await?;
+        let mut reader = tokio::io::BufReader::new(f);
+        let (mut at, mut lines, mut ops) = (from, 0, Vec::new());
+        let mut line = Vec::new();
+        while at < to && ops.len() < REPLAY_OPS {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).await?;
+            if n == 0 {
+                // Shorter than what was appended (cut by hand?): what is missing is gone.
+                tracing::error!(at, expected = to, "the call-record journal ends early");
+                at = to;
+                break;
+            }
+            at += n as u64;
+            lines += 1;
+            match serde_json::from_slice::<CallOp>(&line) {
                 Ok(op) => ops.push(op),
-                // A torn last line (crash during append) or a foreign line: say so, skip it.
                 Err(e) => {
                     tracing::error!(error = %e, "unreadable line in the call-record journal skipped")
                 }
             }
         }
-        for chunk in ops.chunks(500) {
-            if let DbOutcome::Unavailable(_) = self.to_db(chunk).await {
-                return;
+        Ok((ops, at, lines))
+    }
+
+    fn replayed(&self, r: Replayed, b: &mut Backlog) {
+        match r {
+            Replayed::Written { upto, lines } => {
+                b.flushed = upto;
+                let _ = self.stats.journal_depth.fetch_update(
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                    |d| Some(d.saturating_sub(lines)),
+                );
+                b.next_try = Instant::now();
+            }
+            Replayed::Failed(why) => {
+                tracing::debug!(%why, "the call-record journal waits for the database");
+                b.next_try = Instant::now() + self.cfg.retry_every;
             }
         }
-        match tokio::fs::File::create(&self.path).await {
-            Ok(f) => {
-                let _ = f.sync_all().await;
-                tracing::info!(
-                    operations = ops.len(),
-                    "call-record journal drained into the database"
-                );
+    }
+
+    /// All of the journal is in the database: the file is emptied, and operations go
+    /// straight to the database again.
+    async fn empty(&self, b: &mut Backlog) {
+        let emptied = async {
+            let f = tokio::fs::File::create(&self.path).await?;
+            f.sync_all().await
+        };
+        match emptied.await {
+            Ok(()) => {
+                tracing::info!("call-record journal drained into the database");
                 self.stats.journal_bytes.store(0, Ordering::Relaxed);
                 self.stats.journal_depth.store(0, Ordering::Relaxed);
+                b.flushed = 0;
             }
-            Err(e) => tracing::error!(error = %e, "could not truncate the drained journal"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not truncate the drained journal");
+                b.next_try = Instant::now() + self.cfg.retry_every;
+            }
         }
     }
 }

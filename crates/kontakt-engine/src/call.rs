@@ -137,7 +137,16 @@ pub async fn run_call(engine: EngineHandle, mut call: Call) {
         }
     }
     if !hung_up {
-        let _ = engine.tx.send(EngineEvent::Channel { uuid, ev: ChannelEvent::Gone });
+        // A hang-up whose event never came (FreeSWITCH said goodbye before `linger`, e.g.
+        // during the handshake) is still a hang-up, not a lost socket of a live call.
+        let status = call.status();
+        let ev = match status.hung_up {
+            true => ChannelEvent::Hangup {
+                cause: status.hangup_cause.unwrap_or_else(|| "NORMAL_CLEARING".into()),
+            },
+            false => ChannelEvent::Gone,
+        };
+        let _ = engine.tx.send(EngineEvent::Channel { uuid, ev });
     }
 }
 

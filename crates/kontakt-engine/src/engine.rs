@@ -35,6 +35,10 @@ use crate::metrics::Metrics;
 /// agent and call messages in between keep it current.
 pub(crate) const SNAPSHOT_EVERY: Duration = Duration::from_millis(900);
 
+/// How long after a reconciliation that saw callers without a record it looks again: a call
+/// being taken has its record well within this; one still without is an orphan.
+const ORPHAN_RECHECK: Duration = Duration::from_secs(2);
+
 /// An operator as the engine knows them: Kontakt user plus phone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OperatorBinding {
@@ -291,7 +295,15 @@ pub(crate) enum EngineEvent {
     Reconcile {
         node: String,
         alive: Vec<ChannelRow>,
+        /// Operators' and citizens' legs this process did not know when it listed them.
+        legs: Vec<LegRow>,
+        /// Callers waiting in the socket application that no record names.
+        orphans: Vec<String>,
         records: Vec<kontakt_store::CallRecord>,
+    },
+    /// Reconcile a node again (orphans seen once are adopted when seen twice).
+    ReconcileAgain {
+        node: String,
     },
     /// Callbacks still owed from before this start (read once from the store).
     RestoreCallbacks(Vec<kontakt_store::CallRecord>),
@@ -365,6 +377,8 @@ struct LiveCall {
     connected: Option<Millis>,
     hold_since: Option<Millis>,
     hold_ms: u64,
+    /// Talk time before this process took the conversation up (after a restart).
+    talk_before_ms: u64,
     seq: i64,
     operator_hung_up: bool,
     link: Option<CallLink>,
@@ -395,6 +409,7 @@ impl LiveCall {
             connected: None,
             hold_since: None,
             hold_ms: 0,
+            talk_before_ms: 0,
             seq: 0,
             operator_hung_up: false,
             link: None,
@@ -517,6 +532,19 @@ impl EngineHandle {
 pub(crate) struct ChannelRow {
     uuid: String,
     application: String,
+    /// `outbound` for a leg the switch originated (an operator's or a callback's).
+    direction: String,
+}
+
+/// A leg Kontakt rang (it carries `kontakt_call`), found on the switch during
+/// reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LegRow {
+    uuid: String,
+    /// `kontakt_call`: the call the leg serves.
+    call: String,
+    /// `kontakt_operator`: the operator's extension (none on a callback's citizen leg).
+    operator: Option<String>,
 }
 
 fn parse_channels(json: &str) -> Vec<ChannelRow> {
@@ -526,18 +554,26 @@ fn parse_channels(json: &str) -> Vec<ChannelRow> {
         .map(|rows| {
             rows.iter()
                 .filter_map(|r| {
+                    let field = |name: &str| {
+                        r.get(name).and_then(|a| a.as_str()).unwrap_or_default().to_owned()
+                    };
                     Some(ChannelRow {
                         uuid: r.get("uuid")?.as_str()?.to_owned(),
-                        application: r
-                            .get("application")
-                            .and_then(|a| a.as_str())
-                            .unwrap_or_default()
-                            .to_owned(),
+                        application: field("application"),
+                        direction: field("direction"),
                     })
                 })
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A channel variable of a leg (`uuid_getvar`); `None` when unset, or when the leg or the
+/// control connection is gone.
+async fn leg_var(client: &InboundClient, uuid: &str, name: &str) -> Option<String> {
+    let reply = client.api(&format!("uuid_getvar {uuid} {name}")).await.ok()?;
+    let v = reply.trim();
+    (!v.is_empty() && v != "_undef_" && !v.starts_with("-ERR")).then(|| v.to_owned())
 }
 
 /// What the engine needs to start.
@@ -588,6 +624,9 @@ pub(crate) struct Engine {
     /// the dialplan in degraded mode), noted once; their record is closed when the control
     /// connection reports their hang-up.
     noted_outside: HashMap<String, (CallKey, i64, bool)>,
+    /// Callers without a record seen waiting in the socket application by the last
+    /// reconciliation; adopted if the next one still sees them.
+    orphans_seen: std::collections::HashSet<String>,
     /// Nodes already warned about for a switchname other than their configured name.
     misnamed: std::collections::HashSet<String>,
     /// Open desk feeds per operator.
@@ -660,6 +699,21 @@ const CALLBACK_QUEUED: &str = "callback_queued";
 fn owed_callback(r: &kontakt_store::CallRecord) -> bool {
     r.connected_at.is_none()
         && (r.direction == "callback" || r.end_reason.as_deref() == Some(CALLBACK_QUEUED))
+}
+
+/// What a stored record says of the call's start, to track the call again.
+fn record_of(r: &kontakt_store::CallRecord) -> NewCallRecord {
+    NewCallRecord {
+        key: r.key.clone(),
+        direction: r.direction.clone(),
+        caller: r.caller.clone(),
+        caller_raw: r.caller_raw.clone(),
+        presentation: r.presentation.clone(),
+        dialled: r.dialled.clone(),
+        line: r.line.clone(),
+        carrier: r.carrier.clone(),
+        started_at: r.started_at,
+    }
 }
 
 /// Starts the engine task.
@@ -791,6 +845,7 @@ pub fn start(setup: EngineSetup) -> Result<EngineHandle, crate::config::ConfigEr
         supervisors: setup.supervisors.into_iter().map(|s| (s.user_id, s)).collect(),
         started_at: Utc::now(),
         noted_outside: Default::default(),
+        orphans_seen: Default::default(),
         misnamed: Default::default(),
         desks: HashMap::new(),
         pending_rings: HashMap::new(),
@@ -1025,8 +1080,13 @@ impl Engine {
                     self.start_reconcile(node);
                 }
             }
-            EngineEvent::Reconcile { node, alive, records } => {
-                self.reconcile(&node, &alive, records)
+            EngineEvent::Reconcile { node, alive, legs, orphans, records } => {
+                self.reconcile(&node, &alive, &legs, &orphans, records)
+            }
+            EngineEvent::ReconcileAgain { node } => {
+                if self.nodes_up.get(&node) == Some(&true) {
+                    self.start_reconcile(node);
+                }
             }
             EngineEvent::RestoreCallbacks(records) => self.restore_callbacks(records),
             EngineEvent::DeskPresence { user, open } => {
@@ -1333,7 +1393,7 @@ impl Engine {
                 }
             }
             Phase::Talking => {
-                let talk = c.connected.map_or(0, |t| now.since(t));
+                let talk = c.talk_before_ms + c.connected.map_or(0, |t| now.since(t));
                 let mut hold = c.hold_ms;
                 if let Some(s) = c.hold_since {
                     hold += now.since(s);
@@ -1478,6 +1538,9 @@ impl Engine {
         let Some(c) = self.calls.get_mut(uuid) else { return };
         let Some(acd) = c.acd else { return };
         let reached = ok.is_ok();
+        if !reached {
+            self.legs.remove(&leg);
+        }
         if reached {
             c.citizen_leg = Some(leg.clone());
             self.legs.insert(leg.clone(), uuid.to_owned());
@@ -1616,6 +1679,11 @@ impl Engine {
             c.operator_hung_up = true;
             if let Some(tx) = &c.cmds {
                 let _ = tx.send(CallCmd::Hangup("NORMAL_CLEARING".into()));
+            } else {
+                // No socket (taken up again after a restart): the caller is hung up over
+                // the control connection, or the switch would run the rest of the dialplan.
+                let node = c.key.node.clone();
+                self.switch_api(&node, format!("uuid_kill {uuid} NORMAL_CLEARING"));
             }
         }
     }
@@ -1823,6 +1891,8 @@ impl Engine {
                 let Some(number) = c.callback_to.clone() else { return };
                 let node = self.default_node();
                 let leg = uuid::Uuid::new_v4().to_string();
+                // Known from the dial on: reconciliation hangs up legs nobody knows.
+                self.legs.insert(leg.clone(), uuid.clone());
                 let dial = self.cfg.callback_dial.replace("{number}", &number);
                 self.step(
                     &uuid,
@@ -2090,19 +2160,8 @@ impl Engine {
                 .clone()
                 .filter(|q| self.queues.contains_key(q))
                 .unwrap_or_else(|| self.cfg.default_queue.clone());
-            let rec = NewCallRecord {
-                key: r.key.clone(),
-                direction: r.direction.clone(),
-                caller: r.caller.clone(),
-                caller_raw: r.caller_raw.clone(),
-                presentation: r.presentation.clone(),
-                dialled: r.dialled.clone(),
-                line: r.line.clone(),
-                carrier: r.carrier.clone(),
-                started_at: r.started_at,
-            };
             let uuid = r.key.uuid.clone();
-            let mut call = LiveCall::new(rec, now, Phase::Queued);
+            let mut call = LiveCall::new(record_of(&r), now, Phase::Queued);
             call.callback_to = Some(number);
             call.seq = r.last_seq;
             self.calls.insert(uuid.clone(), call);
@@ -2117,12 +2176,9 @@ impl Engine {
 
     /// The router gave up on a callback after its last attempt: the record is closed.
     fn callback_failed(&mut self, uuid: &str, last_cause: Option<String>) {
-        let Some(c) = self.calls.remove(uuid) else { return };
-        if let Some(acd) = c.acd {
-            self.by_acd.remove(&acd);
-        }
+        let Some(key) = self.calls.get(uuid).map(|c| c.key.clone()) else { return };
         self.update(
-            &c.key,
+            &key,
             CallUpdate {
                 ended_at: Some(Utc::now()),
                 end_reason: Some("callback_failed".into()),
@@ -2130,15 +2186,12 @@ impl Engine {
                 ..Default::default()
             },
         );
-        let mut seq = c.seq;
-        seq += 1;
-        self.writer.write(vec![CallOp::Step {
-            key: c.key.clone(),
-            seq,
-            at: Utc::now(),
-            kind: "callback_failed".into(),
-            detail: serde_json::json!({"last_cause": last_cause}),
-        }]);
+        self.step(uuid, "callback_failed", serde_json::json!({"last_cause": last_cause}));
+        if let Some(c) = self.calls.remove(uuid)
+            && let Some(acd) = c.acd
+        {
+            self.by_acd.remove(&acd);
+        }
         let _ = self.feed_sup.send(Arc::new(SupervisorMsg::CallGone { call: uuid.to_owned() }));
     }
 
@@ -2214,6 +2267,8 @@ impl Engine {
         let tx = self.tx.clone();
         let store = self.store.clone();
         let Some(client) = self.client(&node) else { return };
+        // Legs rung by this process need no questions (at a start there are none).
+        let known: std::collections::HashSet<String> = self.legs.keys().cloned().collect();
         tokio::spawn(async move {
             // Records first, channels second: a record in the list was opened before the
             // channels were listed, so a live channel of it cannot be missed.
@@ -2232,7 +2287,41 @@ impl Engine {
                 }
             };
             let alive = parse_channels(&channels);
-            let _ = tx.send(EngineEvent::Reconcile { node, alive, records });
+            let mut legs = Vec::new();
+            for ch in alive.iter().filter(|c| c.direction == "outbound" && !known.contains(&c.uuid))
+            {
+                // `show channels` has no channel variables: ask the leg which call it serves.
+                let Some(call) = leg_var(&client, &ch.uuid, "kontakt_call").await else {
+                    continue;
+                };
+                let operator = leg_var(&client, &ch.uuid, "kontakt_operator").await;
+                legs.push(LegRow { uuid: ch.uuid.clone(), call, operator });
+            }
+            // Callers sitting in the socket application whose socket is gone before any
+            // process recorded them (taken in the moment before a crash).
+            let live: std::collections::HashSet<&str> =
+                records.iter().map(|r| r.key.uuid.as_str()).collect();
+            let waiting: Vec<String> = alive
+                .iter()
+                .filter(|c| c.direction == "inbound" && c.application == "socket")
+                .filter(|c| !live.contains(c.uuid.as_str()))
+                .map(|c| c.uuid.clone())
+                .collect();
+            let orphans = if waiting.is_empty() {
+                Vec::new()
+            } else {
+                match store.calls_known(&waiting).await {
+                    Ok(known) => {
+                        let known: std::collections::HashSet<String> = known.into_iter().collect();
+                        waiting.into_iter().filter(|u| !known.contains(u)).collect()
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot look up callers without a live record");
+                        Vec::new()
+                    }
+                }
+            };
+            let _ = tx.send(EngineEvent::Reconcile { node, alive, legs, orphans, records });
         });
     }
 
@@ -2244,10 +2333,14 @@ impl Engine {
         &mut self,
         node: &str,
         alive: &[ChannelRow],
+        legs: &[LegRow],
+        orphans: &[String],
         records: Vec<kontakt_store::CallRecord>,
     ) {
         let alive: HashMap<&str, &ChannelRow> =
             alive.iter().map(|c| (c.uuid.as_str(), c)).collect();
+        let resumed = self.reconcile_legs(node, &alive, legs, &records);
+        let adopted = self.adopt_orphans(node, orphans);
         // Calls whose socket we lost: gone → closed; still waiting → asked for again (the
         // first request may have gone down with the control connection).
         // A call named after a node that is not attached belongs to the only node there is
@@ -2334,9 +2427,153 @@ impl Engine {
                 },
             }]);
         }
-        if closed + reattached > 0 {
-            tracing::info!(node, closed, reattached, "reconciled call records with FreeSWITCH");
+        if closed + reattached + resumed + adopted > 0 {
+            tracing::info!(
+                node,
+                closed,
+                reattached,
+                resumed,
+                adopted,
+                "reconciled call records with FreeSWITCH"
+            );
         }
+    }
+
+    /// Callers waiting in the socket application that no record names: their socket went
+    /// down with a process that had not recorded them yet. One seen in two reconciliations
+    /// a few seconds apart is no call being taken right now (that one has its record by
+    /// then): it is pulled onto our socket and taken from the start. Returns how many.
+    fn adopt_orphans(&mut self, node: &str, orphans: &[String]) -> usize {
+        let seen = std::mem::take(&mut self.orphans_seen);
+        let mut adopted = 0;
+        for uuid in orphans.iter().filter(|u| !self.calls.contains_key(*u)) {
+            if !seen.contains(uuid) {
+                self.orphans_seen.insert(uuid.clone());
+                continue;
+            }
+            if let Some(addr) = &self.outbound_addr {
+                adopted += 1;
+                self.switch_api(
+                    node,
+                    format!("uuid_transfer {uuid} 'socket:{addr} async full' inline"),
+                );
+            }
+        }
+        if !self.orphans_seen.is_empty() {
+            let (tx, node) = (self.tx.clone(), node.to_owned());
+            tokio::spawn(async move {
+                tokio::time::sleep(ORPHAN_RECHECK).await;
+                let _ = tx.send(EngineEvent::ReconcileAgain { node });
+            });
+        }
+        adopted
+    }
+
+    /// Legs Kontakt rang that this process does not know: the process that rang them is
+    /// gone (or lost them). A leg in conversation with its caller (the caller is up and its
+    /// record says connected) is followed again with its operator, who is talking; every
+    /// other one is hung up, so that no operator's phone stays busy with a leg nobody
+    /// drives. Returns how many conversations were taken up again.
+    fn reconcile_legs(
+        &mut self,
+        node: &str,
+        alive: &HashMap<&str, &ChannelRow>,
+        legs: &[LegRow],
+        records: &[kontakt_store::CallRecord],
+    ) -> usize {
+        let connected: HashMap<&str, &kontakt_store::CallRecord> = records
+            .iter()
+            .filter(|r| r.connected_at.is_some() && r.direction == "inbound")
+            .map(|r| (r.key.uuid.as_str(), r))
+            .collect();
+        let mut resumed = 0;
+        for leg in legs {
+            // Rung by this process after the list was asked for: it is ours.
+            if self.legs.contains_key(&leg.uuid) {
+                continue;
+            }
+            let operator = leg.operator.as_deref().and_then(|ext| {
+                self.ops.iter().find(|(_, o)| o.b.extension == ext).map(|(a, _)| *a)
+            });
+            let talking = match (connected.get(leg.call.as_str()), operator) {
+                (Some(r), Some(agent))
+                    if alive.contains_key(leg.call.as_str())
+                        && !self.calls.contains_key(&leg.call)
+                        && r.agent_user_id.is_none_or(|u| {
+                            self.ops.get(&agent).is_some_and(|o| o.b.user_id == u)
+                        }) =>
+                {
+                    self.resume_conversation(r, &leg.uuid, agent)
+                }
+                _ => false,
+            };
+            if talking {
+                resumed += 1;
+            } else {
+                tracing::info!(leg = %leg.uuid, call = %leg.call, "hanging up a leg no process drives");
+                self.switch_api(node, format!("uuid_kill {}", leg.uuid));
+            }
+        }
+        resumed
+    }
+
+    /// Takes up a conversation that outlived the process that connected it: the call is
+    /// tracked again (without a socket: its end comes on the control connection) and its
+    /// operator is talking. False if the router cannot put the operator in it.
+    fn resume_conversation(
+        &mut self,
+        r: &kontakt_store::CallRecord,
+        leg: &str,
+        agent: AgentId,
+    ) -> bool {
+        let now = self.now();
+        let queue = r
+            .queue
+            .clone()
+            .filter(|q| self.queues.contains_key(q))
+            .unwrap_or_else(|| self.cfg.default_queue.clone());
+        let Some(&qid) = self.queues.get(&queue) else { return false };
+        let acd = CallId(self.next_acd);
+        let priority = u8::try_from(r.priority.unwrap_or(0)).unwrap_or(0);
+        let input = Input::ResumeTalking {
+            call: NewCall {
+                call: acd,
+                queue: qid,
+                priority,
+                skills: Vec::new(),
+                caller_id: r.caller.clone(),
+                preferred_agent: None,
+                callback: false,
+            },
+            agent,
+        };
+        if let Handled::Ignored(why) = self.router.handle(input, now) {
+            tracing::warn!(call = %r.key.uuid, %why, "cannot take up the conversation again");
+            return false;
+        }
+        self.next_acd += 1;
+        let uuid = r.key.uuid.clone();
+        let mut call = LiveCall::new(record_of(r), now, Phase::Talking);
+        call.acd = Some(acd);
+        call.queue = Some(queue);
+        call.priority = priority;
+        call.agent = Some(agent);
+        call.agent_leg = Some(leg.to_owned());
+        call.connected = Some(now);
+        call.talk_before_ms =
+            r.connected_at.map_or(0, |t| (Utc::now() - t).num_milliseconds().max(0) as u64);
+        call.seq = r.last_seq;
+        self.calls.insert(uuid.clone(), call);
+        self.by_acd.insert(acd, uuid.clone());
+        self.legs.insert(leg.to_owned(), uuid.clone());
+        if let Some(o) = self.ops.get_mut(&agent) {
+            o.call = Some(uuid.clone());
+        }
+        let user = self.ops.get(&agent).map(|o| o.b.user_id);
+        self.step(&uuid, "resumed", serde_json::json!({"agent": user, "leg": leg}));
+        self.set_phase(&uuid, Phase::Talking);
+        self.to_operator(agent, OperatorEvent::Connected { call: uuid });
+        true
     }
 
     // ---- commands ----------------------------------------------------------------------

@@ -2408,6 +2408,15 @@ impl Engine {
                 }
                 continue;
             }
+            // Only another process's calls can have ended unseen: this one's own records
+            // get their end from this process. And while the journal holds writes, the
+            // database is behind — a record still "live" there may be closed in the queue;
+            // closing it here would overwrite how the call really ended (next round).
+            if r.started_at >= self.started_at
+                || self.writer.stats().journal_depth.load(Ordering::Relaxed) > 0
+            {
+                continue;
+            }
             closed += 1;
             self.noted_outside.remove(&r.key.uuid);
             let ended = [r.connected_at, r.queued_at, r.offered_at]

@@ -300,6 +300,8 @@ pub(crate) enum EngineEvent {
         /// Callers waiting in the socket application that no record names.
         orphans: Vec<String>,
         records: Vec<kontakt_store::CallRecord>,
+        /// The second look at orphans seen once (`ReconcileAgain`).
+        recheck: bool,
     },
     /// Reconcile a node again (orphans seen once are adopted when seen twice).
     ReconcileAgain {
@@ -897,7 +899,7 @@ impl Engine {
                     let up: Vec<String> =
                         self.nodes_up.iter().filter(|(_, u)| **u).map(|(n, _)| n.clone()).collect();
                     for node in up {
-                        self.start_reconcile(node);
+                        self.start_reconcile(node, false);
                     }
                 }
             }
@@ -1077,15 +1079,15 @@ impl Engine {
             EngineEvent::SwitchState { node, connected } => {
                 let was = self.nodes_up.insert(node.clone(), connected);
                 if connected && was != Some(true) {
-                    self.start_reconcile(node);
+                    self.start_reconcile(node, false);
                 }
             }
-            EngineEvent::Reconcile { node, alive, legs, orphans, records } => {
-                self.reconcile(&node, &alive, &legs, &orphans, records)
+            EngineEvent::Reconcile { node, alive, legs, orphans, records, recheck } => {
+                self.reconcile(&node, &alive, &legs, &orphans, records, recheck)
             }
             EngineEvent::ReconcileAgain { node } => {
                 if self.nodes_up.get(&node) == Some(&true) {
-                    self.start_reconcile(node);
+                    self.start_reconcile(node, true);
                 }
             }
             EngineEvent::RestoreCallbacks(records) => self.restore_callbacks(records),
@@ -2263,7 +2265,7 @@ impl Engine {
 
     // ---- reconciliation ----------------------------------------------------------------
 
-    fn start_reconcile(&self, node: String) {
+    fn start_reconcile(&self, node: String, recheck: bool) {
         let tx = self.tx.clone();
         let store = self.store.clone();
         let Some(client) = self.client(&node) else { return };
@@ -2321,7 +2323,8 @@ impl Engine {
                     }
                 }
             };
-            let _ = tx.send(EngineEvent::Reconcile { node, alive, legs, orphans, records });
+            let _ =
+                tx.send(EngineEvent::Reconcile { node, alive, legs, orphans, records, recheck });
         });
     }
 
@@ -2336,11 +2339,12 @@ impl Engine {
         legs: &[LegRow],
         orphans: &[String],
         records: Vec<kontakt_store::CallRecord>,
+        recheck: bool,
     ) {
         let alive: HashMap<&str, &ChannelRow> =
             alive.iter().map(|c| (c.uuid.as_str(), c)).collect();
         let resumed = self.reconcile_legs(node, &alive, legs, &records);
-        let adopted = self.adopt_orphans(node, orphans);
+        let adopted = self.adopt_orphans(node, orphans, recheck);
         // Calls whose socket we lost: gone → closed; still waiting → asked for again (the
         // first request may have gone down with the control connection).
         // A call named after a node that is not attached belongs to the only node there is
@@ -2452,12 +2456,19 @@ impl Engine {
     /// down with a process that had not recorded them yet. One seen in two reconciliations
     /// a few seconds apart is no call being taken right now (that one has its record by
     /// then): it is pulled onto our socket and taken from the start. Returns how many.
-    fn adopt_orphans(&mut self, node: &str, orphans: &[String]) -> usize {
+    ///
+    /// The second look only adopts: callers first seen in it wait for the next minute's
+    /// round. Under load every round finds callers whose socket is being taken at that very
+    /// moment; if each look scheduled another, the full reconciliation (every live record,
+    /// every channel) would run every two seconds for good.
+    fn adopt_orphans(&mut self, node: &str, orphans: &[String], recheck: bool) -> usize {
         let seen = std::mem::take(&mut self.orphans_seen);
         let mut adopted = 0;
         for uuid in orphans.iter().filter(|u| !self.calls.contains_key(*u)) {
             if !seen.contains(uuid) {
-                self.orphans_seen.insert(uuid.clone());
+                if !recheck {
+                    self.orphans_seen.insert(uuid.clone());
+                }
                 continue;
             }
             if let Some(addr) = &self.outbound_addr {

@@ -432,7 +432,9 @@ async fn an_abandoned_caller_is_called_back() {
     let op = c.ops[0];
     let mut feed = c.engine.operator_feed();
     let mut sc = call("0503334455", &["1", "2"]);
-    sc.patience_secs = Some(2.5);
+    // Patience counts from the call's start: it must cover the menu (well under a second
+    // alone, seconds on a CI machine running every test at once) and 1 s in the queue.
+    sc.patience_secs = Some(6.0);
     let uuid = c.emu.place_call(&sc);
     let r = record_of(&c, &uuid, |r| r.status == CallStatus::Closed).await;
     assert_eq!(r.end_reason.as_deref(), Some("abandoned"));

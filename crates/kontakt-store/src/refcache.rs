@@ -123,11 +123,7 @@ pub(crate) fn lines_for(
 ) -> Vec<ResponsibilityLine> {
     lines
         .iter()
-        .filter(|l| {
-            category_code.starts_with(l.category_prefix.as_str())
-                && l.valid_from <= at
-                && l.valid_to.is_none_or(|to| to > at)
-        })
+        .filter(|l| category_code.starts_with(l.category_prefix.as_str()) && l.in_force(at))
         .cloned()
         .collect()
 }

@@ -1322,14 +1322,7 @@ macro_rules! sql_store {
                     let by_code = match self.reference().categories() {
                         Ok(by_code) => by_code,
                         Err(generation) => {
-                            let rows: Vec<CategoryRow> =
-                                sqlx::query_as("SELECT * FROM categories ORDER BY code")
-                                    .fetch_all(self.reader())
-                                    .await?;
-                            let all = rows
-                                .into_iter()
-                                .map(CategoryRow::into_category)
-                                .collect::<Result<Vec<_>>>()?;
+                            let all = self.categories().await?;
                             self.reference().put_categories(generation, all)
                         }
                     };

@@ -7,11 +7,16 @@
 //! opening an open call does nothing, a step with a sequence number already stored is
 //! skipped, an update sets columns to values (a `None` leaves a column alone), never adds.
 
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::StoreFuture;
+use crate::error::{Result, StoreError};
 use crate::model::Id;
-use crate::{StoreFuture, error::Result};
 
 /// Which call: the FreeSWITCH node (its switchname) and the channel UUID.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -258,8 +263,10 @@ pub(crate) fn intervals(
 /// The call-record half of the store; every `Store` is one.
 pub trait CallLog: Send + Sync {
     /// Applies the operations in order, in one transaction. `Update`, `Step` and `Link` on a
-    /// call that was never opened are `StoreError::NotFound`; a `Link` to a missing appeal is
-    /// `StoreError::MissingReference`; nothing of the batch is then applied.
+    /// call that was never opened (or is opened only later in the batch) are
+    /// `StoreError::NotFound`; a `Link` to a missing appeal is `StoreError::MissingReference`;
+    /// nothing of the batch is then applied. (A batch with both faults gives one of the two.)
+    /// The batch costs a few statements whatever its size (see "batches" in `calls.rs`).
     fn apply_call_ops<'a>(&'a self, ops: &'a [CallOp]) -> StoreFuture<'a, ()>;
     /// The call with its steps.
     fn call_record<'a>(&'a self, key: &'a CallKey) -> StoreFuture<'a, Option<CallRecord>>;
@@ -402,109 +409,546 @@ impl StepRow {
     }
 }
 
+// ---- batches ------------------------------------------------------------------------------
+//
+// The record writer hands `apply_call_ops` up to about a thousand operations of many calls at
+// once. Applied one by one they cost two statements each (find the call's id, then write), and
+// on PostgreSQL every statement is a round trip. A batch is instead worked out in memory first
+// (`Plan`) and written with a handful of statements, each carrying many rows:
+//
+// 1. the calls the batch opens, in one `INSERT ... ON CONFLICT DO NOTHING RETURNING` (the ids
+//    of the calls it creates come back with it);
+// 2. the ids of the other calls the batch names, in one `SELECT`;
+// 3. the steps, in one `INSERT ... ON CONFLICT DO NOTHING`;
+// 4. the updates and links, folded per call, in one `UPDATE ... FROM` per round (one round
+//    unless a call has a link followed by more changes in the same batch).
+//
+// Each is one statement per chunk when the rows exceed what one statement may carry.
+
+/// One column of the rows a batch statement carries. The rows reach the database as the table
+/// `v` of `WITH v(...) AS (...)` at the head of the statement, built by [`BatchRows`].
+pub(crate) enum Col<'a> {
+    Text(Vec<Option<&'a str>>),
+    Int(Vec<Option<i64>>),
+    Time(Vec<Option<DateTime<Utc>>>),
+}
+
+/// SQLite's limit on bind parameters in one statement (`SQLITE_MAX_VARIABLE_NUMBER`).
+const SQLITE_MAX_BINDS: usize = 32_766;
+
+/// SQLite statements of at most this many rows stay in the writer's statement cache. Small
+/// batches (the usual case at low load) repeat the same few texts; a large one has a text of
+/// its own (the text grows with the rows) and caching it would only push the registrar's
+/// statements out.
+const SQLITE_CACHED_ROWS: usize = 16;
+
+/// PostgreSQL takes each column as one array parameter, so the bind limit (65,535) is never
+/// near; this only bounds the size of one message (a few MB at most).
+const PG_ROWS_PER_STATEMENT: usize = 10_000;
+
+/// How a backend receives the rows of a batch statement.
+pub(crate) trait BatchRows: sqlx::Database {
+    /// The most rows one statement carries with `width` columns.
+    fn rows_per_statement(width: usize) -> usize;
+    /// Whether a statement of `rows` rows is worth keeping prepared.
+    fn persistent(rows: usize) -> bool;
+    /// Pushes the body of `WITH v(...) AS (<here>)`: rows `range` of `cols`.
+    fn push_rows(q: &mut sqlx::QueryBuilder<Self>, cols: &[Col<'_>], range: Range<usize>);
+}
+
+impl BatchRows for sqlx::Sqlite {
+    fn rows_per_statement(width: usize) -> usize {
+        (SQLITE_MAX_BINDS / width.max(1)).max(1)
+    }
+
+    fn persistent(rows: usize) -> bool {
+        rows <= SQLITE_CACHED_ROWS
+    }
+
+    /// A VALUES list: SQLite runs in-process, so many bind parameters cost no round trip.
+    fn push_rows(q: &mut sqlx::QueryBuilder<Self>, cols: &[Col<'_>], range: Range<usize>) {
+        q.push_values(range, |mut row, i| {
+            for col in cols {
+                match col {
+                    Col::Text(v) => row.push_bind(v.get(i).copied().flatten()),
+                    Col::Int(v) => row.push_bind(v.get(i).copied().flatten()),
+                    Col::Time(v) => row.push_bind(v.get(i).copied().flatten()),
+                };
+            }
+        });
+    }
+}
+
+impl BatchRows for sqlx::Postgres {
+    fn rows_per_statement(_width: usize) -> usize {
+        PG_ROWS_PER_STATEMENT
+    }
+
+    fn persistent(_rows: usize) -> bool {
+        true
+    }
+
+    /// One array per column (`unnest`): the text does not depend on the number of rows, so it
+    /// stays prepared and each statement is one round trip. (A VALUES list would be a new
+    /// text for every batch size: prepared afresh, one more round trip, and pushing other
+    /// statements out of the connection's cache.)
+    fn push_rows(q: &mut sqlx::QueryBuilder<Self>, cols: &[Col<'_>], range: Range<usize>) {
+        q.push("SELECT * FROM unnest(");
+        for (i, col) in cols.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            match col {
+                Col::Text(v) => {
+                    q.push_bind(v.get(range.clone()).unwrap_or_default()).push("::text[]")
+                }
+                Col::Int(v) => {
+                    q.push_bind(v.get(range.clone()).unwrap_or_default()).push("::int8[]")
+                }
+                Col::Time(v) => {
+                    q.push_bind(v.get(range.clone()).unwrap_or_default()).push("::timestamptz[]")
+                }
+            };
+        }
+        q.push(")");
+    }
+}
+
+/// `0..len` in consecutive ranges of at most `per`.
+pub(crate) fn chunks(len: usize, per: usize) -> impl Iterator<Item = Range<usize>> {
+    let per = per.max(1);
+    (0..len).step_by(per).map(move |start| start..len.min(start + per))
+}
+
+const OPEN_COLUMNS: &str =
+    "node, uuid, direction, caller, caller_raw, presentation, dialled, line, carrier, started_at";
+/// The calls the rows open that did not exist come back with their ids; an existing call is
+/// left as it is (the first open of a call is the one that counts, as when replayed).
+/// `WHERE true` is for SQLite, which needs it to tell the upsert's ON from a join's.
+const OPEN_INSERT: &str = "INSERT INTO calls (node, uuid, direction, caller, caller_raw, \
+    presentation, dialled, line, carrier, started_at, status) \
+    SELECT node, uuid, direction, caller, caller_raw, presentation, dialled, line, carrier, \
+    started_at, 'live' FROM v WHERE true \
+    ON CONFLICT (node, uuid) DO NOTHING RETURNING id, node, uuid";
+
+const KEY_COLUMNS: &str = "node, uuid";
+const KEY_SELECT: &str = "SELECT calls.id, calls.node, calls.uuid FROM v \
+    JOIN calls ON calls.node = v.node AND calls.uuid = v.uuid";
+
+const STEP_COLUMNS: &str = "call_id, seq, at, kind, detail";
+const STEP_INSERT: &str = "INSERT INTO call_steps (call_id, seq, at, kind, detail) \
+    SELECT call_id, seq, at, kind, detail FROM v WHERE true \
+    ON CONFLICT (call_id, seq) DO NOTHING";
+
+const CHANGE_COLUMNS: &str = "id, queue, priority, queued_at, agent_user_id, offered_at, \
+    connected_at, ended_at, hangup_cause, hangup_side, end_reason, recording, ivr_ms, wait_ms, \
+    ring_ms, talk_ms, hold_ms, wrap_ms, status, outcome, appeal_id, linked_by, linked_at";
+/// An update never sets a column to NULL (`None` leaves it), so a NULL in `v` keeps the stored
+/// value. A link sets all four link columns, NULLs included; its row is the one with an
+/// outcome (every link has one).
+const CHANGE_UPDATE: &str = "UPDATE calls SET \
+    queue = COALESCE(v.queue, calls.queue), \
+    priority = COALESCE(v.priority, calls.priority), \
+    queued_at = COALESCE(v.queued_at, calls.queued_at), \
+    agent_user_id = COALESCE(v.agent_user_id, calls.agent_user_id), \
+    offered_at = COALESCE(v.offered_at, calls.offered_at), \
+    connected_at = COALESCE(v.connected_at, calls.connected_at), \
+    ended_at = COALESCE(v.ended_at, calls.ended_at), \
+    hangup_cause = COALESCE(v.hangup_cause, calls.hangup_cause), \
+    hangup_side = COALESCE(v.hangup_side, calls.hangup_side), \
+    end_reason = COALESCE(v.end_reason, calls.end_reason), \
+    recording = COALESCE(v.recording, calls.recording), \
+    ivr_ms = COALESCE(v.ivr_ms, calls.ivr_ms), \
+    wait_ms = COALESCE(v.wait_ms, calls.wait_ms), \
+    ring_ms = COALESCE(v.ring_ms, calls.ring_ms), \
+    talk_ms = COALESCE(v.talk_ms, calls.talk_ms), \
+    hold_ms = COALESCE(v.hold_ms, calls.hold_ms), \
+    wrap_ms = COALESCE(v.wrap_ms, calls.wrap_ms), \
+    status = COALESCE(v.status, calls.status), \
+    outcome = CASE WHEN v.outcome IS NULL THEN calls.outcome ELSE v.outcome END, \
+    appeal_id = CASE WHEN v.outcome IS NULL THEN calls.appeal_id ELSE v.appeal_id END, \
+    linked_by = CASE WHEN v.outcome IS NULL THEN calls.linked_by ELSE v.linked_by END, \
+    linked_at = CASE WHEN v.outcome IS NULL THEN calls.linked_at ELSE v.linked_at END \
+    FROM v WHERE calls.id = v.id";
+
+impl CallUpdate {
+    /// Folds `later` (applied after `self`) into `self`: setting the result does what setting
+    /// both in order does, because each only sets columns to values.
+    fn then(&mut self, later: &CallUpdate) {
+        // Destructured whole, so that a new column cannot be forgotten here.
+        let CallUpdate {
+            queue,
+            priority,
+            queued_at,
+            agent_user_id,
+            offered_at,
+            connected_at,
+            ended_at,
+            hangup_cause,
+            hangup_side,
+            end_reason,
+            recording,
+            ivr_ms,
+            wait_ms,
+            ring_ms,
+            talk_ms,
+            hold_ms,
+            wrap_ms,
+            status,
+        } = later;
+        fn take<T: Clone>(to: &mut Option<T>, from: &Option<T>) {
+            if from.is_some() {
+                to.clone_from(from);
+            }
+        }
+        take(&mut self.queue, queue);
+        take(&mut self.priority, priority);
+        take(&mut self.queued_at, queued_at);
+        take(&mut self.agent_user_id, agent_user_id);
+        take(&mut self.offered_at, offered_at);
+        take(&mut self.connected_at, connected_at);
+        take(&mut self.ended_at, ended_at);
+        take(&mut self.hangup_cause, hangup_cause);
+        take(&mut self.hangup_side, hangup_side);
+        take(&mut self.end_reason, end_reason);
+        take(&mut self.recording, recording);
+        take(&mut self.ivr_ms, ivr_ms);
+        take(&mut self.wait_ms, wait_ms);
+        take(&mut self.ring_ms, ring_ms);
+        take(&mut self.talk_ms, talk_ms);
+        take(&mut self.hold_ms, hold_ms);
+        take(&mut self.wrap_ms, wrap_ms);
+        take(&mut self.status, status);
+    }
+}
+
+/// What a link writes.
+struct LinkSet<'a> {
+    outcome: &'a str,
+    appeal_id: Option<Id>,
+    by: Option<Id>,
+    at: DateTime<Utc>,
+}
+
+/// Consecutive updates of one call, possibly ending with a link: one row of one `UPDATE`.
+#[derive(Default)]
+struct Change<'a> {
+    set: CallUpdate,
+    link: Option<LinkSet<'a>>,
+}
+
+/// A step to insert, its detail already as stored.
+struct StepWrite<'a> {
+    key: &'a CallKey,
+    seq: i64,
+    at: DateTime<Utc>,
+    kind: &'a str,
+    detail: String,
+}
+
+/// A batch of operations as the statements write it, worked out before any statement runs.
+#[derive(Default)]
+struct Plan<'a> {
+    /// The first open of each call, in batch order. A later open of the same call would do
+    /// nothing (the call exists by then), so it is dropped here.
+    opens: Vec<&'a NewCallRecord>,
+    /// Where in the batch each call is first opened.
+    first_open: HashMap<&'a CallKey, usize>,
+    /// The calls that steps, updates and links name, in order of first mention, and where.
+    used: Vec<&'a CallKey>,
+    first_use: HashMap<&'a CallKey, usize>,
+    /// The steps, without repeats of a call's sequence number (the first one is kept: a
+    /// repeat would be skipped by `ON CONFLICT DO NOTHING` anyway).
+    steps: Vec<StepWrite<'a>>,
+    /// Per call (in order of first change), its updates and links in batch order, cut after
+    /// each link: its `r`-th change goes in round `r`.
+    changes: Vec<(&'a CallKey, Vec<Change<'a>>)>,
+    change_of: HashMap<&'a CallKey, usize>,
+}
+
+impl<'a> Plan<'a> {
+    fn new(ops: &'a [CallOp]) -> Self {
+        let mut plan = Plan::default();
+        let mut seen_steps = HashSet::new();
+        for (i, op) in ops.iter().enumerate() {
+            match op {
+                CallOp::Open(n) => {
+                    if let Entry::Vacant(e) = plan.first_open.entry(&n.key) {
+                        e.insert(i);
+                        plan.opens.push(n);
+                    }
+                }
+                CallOp::Step { key, seq, at, kind, detail } => {
+                    plan.mention(key, i);
+                    if seen_steps.insert((key, *seq)) {
+                        plan.steps.push(StepWrite {
+                            key,
+                            seq: *seq,
+                            at: *at,
+                            kind,
+                            detail: crate::rows::to_json(detail),
+                        });
+                    }
+                }
+                CallOp::Update { key, set } => {
+                    plan.mention(key, i);
+                    let changes = plan.changes_of(key);
+                    match changes.last_mut() {
+                        Some(last) if last.link.is_none() => last.set.then(set),
+                        _ => changes.push(Change { set: set.clone(), link: None }),
+                    }
+                }
+                CallOp::Link { key, link, by, at } => {
+                    plan.mention(key, i);
+                    let (outcome, appeal_id) = match link {
+                        CallLink::Appeal(a) => (OUTCOME_APPEAL, Some(*a)),
+                        CallLink::Outcome(o) => (o.as_str(), None),
+                    };
+                    let link = LinkSet { outcome, appeal_id, by: *by, at: *at };
+                    let changes = plan.changes_of(key);
+                    // A link sets the status to closed, after the updates before it.
+                    let closed =
+                        CallUpdate { status: Some(CallStatus::Closed), ..Default::default() };
+                    match changes.last_mut() {
+                        Some(last) if last.link.is_none() => {
+                            last.set.then(&closed);
+                            last.link = Some(link);
+                        }
+                        _ => changes.push(Change { set: closed, link: Some(link) }),
+                    }
+                }
+            }
+        }
+        plan
+    }
+
+    fn mention(&mut self, key: &'a CallKey, at: usize) {
+        if let Entry::Vacant(e) = self.first_use.entry(key) {
+            e.insert(at);
+            self.used.push(key);
+        }
+    }
+
+    fn changes_of(&mut self, key: &'a CallKey) -> &mut Vec<Change<'a>> {
+        let changes = &mut self.changes;
+        let i = *self.change_of.entry(key).or_insert_with(|| {
+            changes.push((key, Vec::new()));
+            changes.len() - 1
+        });
+        &mut changes[i].1
+    }
+
+    /// Whether an operation on `key` comes before the batch opens it: when the batch is what
+    /// creates the call, that operation names a call that did not exist yet.
+    fn used_before_opened(&self, key: &CallKey) -> bool {
+        match (self.first_use.get(key), self.first_open.get(key)) {
+            (Some(used), Some(opened)) => used < opened,
+            _ => false,
+        }
+    }
+
+    /// How many `UPDATE` rounds the changes take.
+    fn rounds(&self) -> usize {
+        self.changes.iter().map(|(_, c)| c.len()).max().unwrap_or(0)
+    }
+}
+
+/// The columns of the opens' rows (`OPEN_COLUMNS`).
+fn open_columns<'a>(opens: &[&'a NewCallRecord]) -> Vec<Col<'a>> {
+    let text = |f: fn(&'a NewCallRecord) -> Option<&'a str>| {
+        Col::Text(opens.iter().map(|&n| f(n)).collect())
+    };
+    vec![
+        text(|n| Some(n.key.node.as_str())),
+        text(|n| Some(n.key.uuid.as_str())),
+        text(|n| Some(n.direction.as_str())),
+        text(|n| n.caller.as_deref()),
+        text(|n| Some(n.caller_raw.as_str())),
+        text(|n| Some(n.presentation.as_str())),
+        text(|n| Some(n.dialled.as_str())),
+        text(|n| n.line.as_deref()),
+        text(|n| n.carrier.as_deref()),
+        Col::Time(opens.iter().map(|n| Some(n.started_at)).collect()),
+    ]
+}
+
+/// The columns of calls' keys (`KEY_COLUMNS`).
+fn key_columns<'a>(keys: &[&'a CallKey]) -> Vec<Col<'a>> {
+    vec![
+        Col::Text(keys.iter().map(|k| Some(k.node.as_str())).collect()),
+        Col::Text(keys.iter().map(|k| Some(k.uuid.as_str())).collect()),
+    ]
+}
+
+/// The columns of the steps' rows (`STEP_COLUMNS`), with their calls' ids.
+fn step_columns<'a>(
+    steps: &'a [StepWrite<'a>],
+    ids: &HashMap<CallKey, i64>,
+) -> Result<Vec<Col<'a>>> {
+    let call_ids = steps
+        .iter()
+        .map(|s| ids.get(s.key).copied().map(Some).ok_or(StoreError::NotFound { what: "call" }))
+        .collect::<Result<_>>()?;
+    Ok(vec![
+        Col::Int(call_ids),
+        Col::Int(steps.iter().map(|s| Some(s.seq)).collect()),
+        Col::Time(steps.iter().map(|s| Some(s.at)).collect()),
+        Col::Text(steps.iter().map(|s| Some(s.kind)).collect()),
+        Col::Text(steps.iter().map(|s| Some(s.detail.as_str())).collect()),
+    ])
+}
+
+/// The columns of one round of changes (`CHANGE_COLUMNS`): `(call id, change)` rows.
+fn change_columns<'a>(rows: &[(i64, &'a Change<'a>)]) -> Vec<Col<'a>> {
+    let text = |f: fn(&'a Change<'a>) -> Option<&'a str>| {
+        Col::Text(rows.iter().map(|&(_, c)| f(c)).collect())
+    };
+    let int =
+        |f: fn(&'a Change<'a>) -> Option<i64>| Col::Int(rows.iter().map(|&(_, c)| f(c)).collect());
+    let time = |f: fn(&'a Change<'a>) -> Option<DateTime<Utc>>| {
+        Col::Time(rows.iter().map(|&(_, c)| f(c)).collect())
+    };
+    vec![
+        Col::Int(rows.iter().map(|&(id, _)| Some(id)).collect()),
+        text(|c| c.set.queue.as_deref()),
+        int(|c| c.set.priority),
+        time(|c| c.set.queued_at),
+        int(|c| c.set.agent_user_id),
+        time(|c| c.set.offered_at),
+        time(|c| c.set.connected_at),
+        time(|c| c.set.ended_at),
+        text(|c| c.set.hangup_cause.as_deref()),
+        text(|c| c.set.hangup_side.as_deref()),
+        text(|c| c.set.end_reason.as_deref()),
+        text(|c| c.set.recording.as_deref()),
+        int(|c| c.set.ivr_ms),
+        int(|c| c.set.wait_ms),
+        int(|c| c.set.ring_ms),
+        int(|c| c.set.talk_ms),
+        int(|c| c.set.hold_ms),
+        int(|c| c.set.wrap_ms),
+        text(|c| c.set.status.map(CallStatus::as_str)),
+        text(|c| c.link.as_ref().map(|l| l.outcome)),
+        int(|c| c.link.as_ref().and_then(|l| l.appeal_id)),
+        int(|c| c.link.as_ref().and_then(|l| l.by)),
+        time(|c| c.link.as_ref().map(|l| l.at)),
+    ]
+}
+
 macro_rules! call_log {
     ($store:ty, $db:ty) => {
+        use std::collections::HashMap;
+        use std::ops::Range;
+
         use sqlx::QueryBuilder;
 
         use crate::StoreFuture;
         use crate::calls::*;
         use crate::error::{Result, StoreError};
 
-        async fn call_id(tx: &mut sqlx::Transaction<'_, $db>, key: &CallKey) -> Result<i64> {
-            let row: Option<(i64,)> =
-                sqlx::query_as("SELECT id FROM calls WHERE node = $1 AND uuid = $2")
-                    .bind(&key.node)
-                    .bind(&key.uuid)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-            row.map(|r| r.0).ok_or(StoreError::NotFound { what: "call" })
+        /// `WITH v(<columns>) AS (<rows>) <body>`, for rows `range` of `cols`.
+        fn with_rows(
+            columns: &str,
+            cols: &[Col<'_>],
+            range: Range<usize>,
+            body: &str,
+        ) -> QueryBuilder<$db> {
+            let mut q: QueryBuilder<$db> = QueryBuilder::new(format!("WITH v({columns}) AS ("));
+            <$db as BatchRows>::push_rows(&mut q, cols, range);
+            q.push(") ").push(body);
+            q
         }
 
-        async fn apply_one(tx: &mut sqlx::Transaction<'_, $db>, op: &CallOp) -> Result<()> {
-            match op {
-                CallOp::Open(n) => {
-                    sqlx::query(
-                        "INSERT INTO calls (node, uuid, direction, caller, caller_raw, \
-                         presentation, dialled, line, carrier, started_at, status) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'live') \
-                         ON CONFLICT (node, uuid) DO NOTHING",
-                    )
-                    .bind(&n.key.node)
-                    .bind(&n.key.uuid)
-                    .bind(&n.direction)
-                    .bind(&n.caller)
-                    .bind(&n.caller_raw)
-                    .bind(&n.presentation)
-                    .bind(&n.dialled)
-                    .bind(&n.line)
-                    .bind(&n.carrier)
-                    .bind(n.started_at)
-                    .execute(&mut **tx)
-                    .await?;
+        /// Runs `body` over all `len` rows of `cols`, in as many statements as the rows need,
+        /// and gives back the `(id, node, uuid)` rows it returns.
+        async fn call_rows(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            columns: &str,
+            cols: &[Col<'_>],
+            len: usize,
+            body: &str,
+        ) -> Result<Vec<(i64, String, String)>> {
+            let mut out = Vec::new();
+            for range in chunks(len, <$db as BatchRows>::rows_per_statement(cols.len())) {
+                let persistent = <$db as BatchRows>::persistent(range.len());
+                let mut q = with_rows(columns, cols, range, body);
+                out.extend(
+                    q.build_query_as::<(i64, String, String)>()
+                        .persistent(persistent)
+                        .fetch_all(&mut **tx)
+                        .await?,
+                );
+            }
+            Ok(out)
+        }
+
+        /// Runs `body` over all `len` rows of `cols`, in as many statements as the rows need.
+        async fn write_rows(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            columns: &str,
+            cols: &[Col<'_>],
+            len: usize,
+            body: &str,
+        ) -> Result<()> {
+            for range in chunks(len, <$db as BatchRows>::rows_per_statement(cols.len())) {
+                let persistent = <$db as BatchRows>::persistent(range.len());
+                let mut q = with_rows(columns, cols, range, body);
+                q.build().persistent(persistent).execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        /// Writes a planned batch inside `tx` (see "batches" above for the statements).
+        async fn apply(tx: &mut sqlx::Transaction<'_, $db>, plan: &Plan<'_>) -> Result<()> {
+            let not_found = || StoreError::NotFound { what: "call" };
+
+            // The calls the batch creates, with their ids.
+            let mut ids: HashMap<CallKey, i64> = HashMap::new();
+            if !plan.opens.is_empty() {
+                let cols = open_columns(&plan.opens);
+                let created =
+                    call_rows(tx, OPEN_COLUMNS, &cols, plan.opens.len(), OPEN_INSERT).await?;
+                for (id, node, uuid) in created {
+                    ids.insert(CallKey { node, uuid }, id);
                 }
-                CallOp::Step { key, seq, at, kind, detail } => {
-                    let id = call_id(tx, key).await?;
-                    sqlx::query(
-                        "INSERT INTO call_steps (call_id, seq, at, kind, detail) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id, seq) DO NOTHING",
-                    )
-                    .bind(id)
-                    .bind(*seq)
-                    .bind(*at)
-                    .bind(kind)
-                    .bind(crate::rows::to_json(detail))
-                    .execute(&mut **tx)
-                    .await?;
+            }
+            // A call this batch creates did not exist before its open: an operation on it
+            // that comes earlier names a missing call, as it would applied in order.
+            if plan.used.iter().any(|k| ids.contains_key(*k) && plan.used_before_opened(k)) {
+                return Err(not_found());
+            }
+
+            // The ids of the other calls the batch names; each must exist.
+            let lookup: Vec<&CallKey> =
+                plan.used.iter().copied().filter(|k| !ids.contains_key(*k)).collect();
+            if !lookup.is_empty() {
+                let cols = key_columns(&lookup);
+                for (id, node, uuid) in
+                    call_rows(tx, KEY_COLUMNS, &cols, lookup.len(), KEY_SELECT).await?
+                {
+                    ids.insert(CallKey { node, uuid }, id);
                 }
-                CallOp::Update { key, set } => {
-                    let id = call_id(tx, key).await?;
-                    let mut q: QueryBuilder<$db> = QueryBuilder::new("UPDATE calls SET node = node");
-                    macro_rules! col {
-                        ($name:literal, $v:expr) => {
-                            if let Some(v) = $v {
-                                q.push(concat!(", ", $name, " = ")).push_bind(v);
-                            }
-                        };
-                    }
-                    col!("queue", set.queue.clone());
-                    col!("priority", set.priority);
-                    col!("queued_at", set.queued_at);
-                    col!("agent_user_id", set.agent_user_id);
-                    col!("offered_at", set.offered_at);
-                    col!("connected_at", set.connected_at);
-                    col!("ended_at", set.ended_at);
-                    col!("hangup_cause", set.hangup_cause.clone());
-                    col!("hangup_side", set.hangup_side.clone());
-                    col!("end_reason", set.end_reason.clone());
-                    col!("recording", set.recording.clone());
-                    col!("ivr_ms", set.ivr_ms);
-                    col!("wait_ms", set.wait_ms);
-                    col!("ring_ms", set.ring_ms);
-                    col!("talk_ms", set.talk_ms);
-                    col!("hold_ms", set.hold_ms);
-                    col!("wrap_ms", set.wrap_ms);
-                    col!("status", set.status.map(|s| s.as_str()));
-                    q.push(" WHERE id = ").push_bind(id);
-                    q.build().execute(&mut **tx).await?;
+                if lookup.iter().any(|k| !ids.contains_key(*k)) {
+                    return Err(not_found());
                 }
-                CallOp::Link { key, link, by, at } => {
-                    let id = call_id(tx, key).await?;
-                    let (outcome, appeal) = match link {
-                        CallLink::Appeal(a) => (OUTCOME_APPEAL.to_owned(), Some(*a)),
-                        CallLink::Outcome(o) => (o.clone(), None),
-                    };
-                    sqlx::query(
-                        "UPDATE calls SET outcome = $1, appeal_id = $2, linked_by = $3, \
-                         linked_at = $4, status = 'closed' WHERE id = $5",
-                    )
-                    .bind(outcome)
-                    .bind(appeal)
-                    .bind(*by)
-                    .bind(*at)
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await?;
-                }
+            }
+
+            if !plan.steps.is_empty() {
+                let cols = step_columns(&plan.steps, &ids)?;
+                write_rows(tx, STEP_COLUMNS, &cols, plan.steps.len(), STEP_INSERT).await?;
+            }
+
+            // Round r holds each call's r-th change: a call's changes keep their order, and
+            // no statement touches a row twice.
+            for round in 0..plan.rounds() {
+                let rows = plan
+                    .changes
+                    .iter()
+                    .filter_map(|(key, changes)| changes.get(round).map(|c| (key, c)))
+                    .map(|(key, c)| ids.get(*key).map(|&id| (id, c)).ok_or_else(not_found))
+                    .collect::<Result<Vec<_>>>()?;
+                let cols = change_columns(&rows);
+                write_rows(tx, CHANGE_COLUMNS, &cols, rows.len(), CHANGE_UPDATE).await?;
             }
             Ok(())
         }
@@ -512,10 +956,9 @@ macro_rules! call_log {
         impl CallLog for $store {
             fn apply_call_ops<'a>(&'a self, ops: &'a [CallOp]) -> StoreFuture<'a, ()> {
                 Box::pin(async move {
+                    let plan = Plan::new(ops);
                     let mut tx = self.writer().begin().await?;
-                    for op in ops {
-                        apply_one(&mut tx, op).await?;
-                    }
+                    apply(&mut tx, &plan).await?;
                     tx.commit().await?;
                     Ok(())
                 })

@@ -118,6 +118,9 @@ contract!(
     audit_log_keeps_entries,
     call_records_replay_idempotently,
     call_ops_on_unknown_calls_apply_nothing,
+    call_batch_is_what_its_ops_do_one_by_one,
+    call_batch_refused_writes_nothing,
+    call_batch_larger_than_one_statement,
     call_intraday_counts_per_interval,
     outages_cover_their_streets_and_buildings_until_ended,
     outages_end_once_and_refer_to_what_exists,
@@ -868,6 +871,311 @@ async fn call_ops_on_unknown_calls_apply_nothing(store: Arc<dyn Store>) {
     let live = store.calls_in_status(CallStatus::Live, Some("fs1")).await.unwrap();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].link, None);
+}
+
+/// `open_call` on another node.
+fn open_on(node: &str, uuid: &str, at: DateTime<Utc>) -> CallOp {
+    let mut op = open_call(uuid, at);
+    if let CallOp::Open(n) = &mut op {
+        n.key.node = node.into();
+    }
+    op
+}
+
+/// A batch of several calls, interleaved the way the record writer gathers them, with the
+/// cases a batched write has to keep in order: updates around links, two links of one call,
+/// a status set after the link closed the call, repeated opens and steps, and a call opened
+/// by an earlier batch (`pre`, opened by `mixed_batch_before`).
+fn mixed_batch(node: &str, at: DateTime<Utc>, appeal_id: i64) -> Vec<CallOp> {
+    let key = |uuid: &str| CallKey { node: node.into(), uuid: uuid.into() };
+    let step = |uuid: &str, seq: i64, kind: &str, n: i64| CallOp::Step {
+        key: key(uuid),
+        seq,
+        at: at + Duration::seconds(n),
+        kind: kind.into(),
+        detail: serde_json::json!({"n": n}),
+    };
+    let update = |uuid: &str, set: CallUpdate| CallOp::Update { key: key(uuid), set };
+    let link = |uuid: &str, link: CallLink, by: Option<i64>, n: i64| CallOp::Link {
+        key: key(uuid),
+        link,
+        by,
+        at: at + Duration::seconds(n),
+    };
+    let mut second_open = open_on(node, "b", at + Duration::seconds(99));
+    if let CallOp::Open(n) = &mut second_open {
+        n.caller = None;
+        n.dialled = "other".into();
+    }
+    vec![
+        open_on(node, "a", at),
+        open_on(node, "b", at + Duration::seconds(1)),
+        step("a", 1, "ivr", 1),
+        step("b", 1, "ivr", 2),
+        update(
+            "a",
+            CallUpdate { queue: Some("general".into()), priority: Some(2), ..Default::default() },
+        ),
+        step("pre", 1, "again", 3), // a replayed step: the stored one stays
+        step("pre", 2, "queue", 4),
+        second_open, // the call is open already: nothing changes
+        update("b", CallUpdate { queue: Some("vip".into()), ..Default::default() }),
+        update(
+            "pre",
+            CallUpdate { queued_at: Some(at + Duration::seconds(5)), ..Default::default() },
+        ),
+        step("a", 2, "queue", 5),
+        step("b", 2, "queue", 6),
+        step("b", 2, "repeated", 7), // the same sequence number again: the first one stays
+        update(
+            "a",
+            CallUpdate {
+                queue: Some("general-2".into()),
+                agent_user_id: Some(7),
+                connected_at: Some(at + Duration::seconds(30)),
+                ..Default::default()
+            },
+        ),
+        open_on(node, "c", at + Duration::seconds(8)),
+        update(
+            "a",
+            CallUpdate {
+                ended_at: Some(at + Duration::seconds(90)),
+                talk_ms: Some(60_000),
+                status: Some(CallStatus::Ended),
+                ..Default::default()
+            },
+        ),
+        link("a", CallLink::Appeal(appeal_id), Some(7), 100),
+        update("a", CallUpdate { wrap_ms: Some(15_000), ..Default::default() }),
+        link("b", CallLink::Outcome("info".into()), Some(8), 101),
+        step("c", 1, "ivr", 9),
+        link("b", CallLink::Outcome("spam".into()), None, 102), // the later link wins, by too
+        update("b", CallUpdate { status: Some(CallStatus::Ended), ..Default::default() }),
+        update(
+            "c",
+            CallUpdate {
+                end_reason: Some("abandoned".into()),
+                ended_at: Some(at + Duration::seconds(12)),
+                status: Some(CallStatus::Closed),
+                ..Default::default()
+            },
+        ),
+        link("pre", CallLink::Outcome("info".into()), Some(9), 103),
+        update("pre", CallUpdate { hold_ms: Some(1_000), ..Default::default() }),
+        update("pre", CallUpdate { hold_ms: Some(2_000), ..Default::default() }),
+        link("pre", CallLink::Appeal(appeal_id), Some(9), 104),
+    ]
+}
+
+/// What `mixed_batch` expects to exist already.
+fn mixed_batch_before(node: &str, at: DateTime<Utc>) -> Vec<CallOp> {
+    vec![
+        open_on(node, "pre", at - Duration::seconds(60)),
+        CallOp::Step {
+            key: CallKey { node: node.into(), uuid: "pre".into() },
+            seq: 1,
+            at: at - Duration::seconds(59),
+            kind: "ivr".into(),
+            detail: serde_json::json!({"n": 0}),
+        },
+    ]
+}
+
+/// The stored records of these calls, without what differs between two nodes' copies.
+async fn records_of(store: &dyn Store, node: &str, uuids: &[&str]) -> Vec<CallRecord> {
+    let mut out = Vec::new();
+    for uuid in uuids {
+        let key = CallKey { node: node.into(), uuid: (*uuid).into() };
+        let mut record = store.call_record(&key).await.unwrap().expect("stored");
+        record.id = 0;
+        record.key.node = String::new();
+        out.push(record);
+    }
+    out
+}
+
+async fn call_batch_is_what_its_ops_do_one_by_one(store: Arc<dyn Store>) {
+    reference(&*store).await;
+    let at = t("2026-03-02T09:00:00Z");
+    let appeal_id = store
+        .register_appeal(appeal(None, vec![question("water.no_cold_water", None, at)], at))
+        .await
+        .unwrap()
+        .id;
+    let uuids = ["a", "b", "c", "pre"];
+    for node in ["one", "all"] {
+        store.apply_call_ops(&mixed_batch_before(node, at)).await.unwrap();
+    }
+    for op in mixed_batch("one", at, appeal_id) {
+        store.apply_call_ops(std::slice::from_ref(&op)).await.unwrap();
+    }
+    let batch = mixed_batch("all", at, appeal_id);
+    store.apply_call_ops(&batch).await.unwrap();
+    let one_by_one = records_of(&*store, "one", &uuids).await;
+    let together = records_of(&*store, "all", &uuids).await;
+    assert_eq!(together, one_by_one);
+
+    // What applying in order means, spelled out for the cases that need it.
+    let [a, b, c, pre] = &together[..] else { unreachable!() };
+    assert_eq!(a.queue.as_deref(), Some("general-2"));
+    assert_eq!(
+        (a.priority, a.agent_user_id, a.talk_ms, a.wrap_ms),
+        (Some(2), Some(7), Some(60_000), Some(15_000))
+    );
+    assert_eq!(
+        (a.link.clone(), a.linked_by, a.status),
+        (Some(CallLink::Appeal(appeal_id)), Some(7), CallStatus::Closed)
+    );
+    assert_eq!(a.steps.len(), 2);
+    assert_eq!((b.caller.as_deref(), b.dialled.as_str()), (Some("+380501234567"), "1580"));
+    assert_eq!(b.started_at, at + Duration::seconds(1));
+    assert_eq!((b.link.clone(), b.linked_by), (Some(CallLink::Outcome("spam".into())), None));
+    assert_eq!(b.linked_at, Some(at + Duration::seconds(102)));
+    assert_eq!(b.status, CallStatus::Ended, "an update after the link sets the status again");
+    assert_eq!(b.steps.iter().map(|s| s.kind.as_str()).collect::<Vec<_>>(), ["ivr", "queue"]);
+    assert_eq!(
+        (c.status, c.end_reason.as_deref(), c.last_seq),
+        (CallStatus::Closed, Some("abandoned"), 1)
+    );
+    assert_eq!(pre.steps.iter().map(|s| s.kind.as_str()).collect::<Vec<_>>(), ["ivr", "queue"]);
+    assert_eq!(
+        (pre.link.clone(), pre.hold_ms, pre.status),
+        (Some(CallLink::Appeal(appeal_id)), Some(2_000), CallStatus::Closed)
+    );
+    assert_eq!(pre.queued_at, Some(at + Duration::seconds(5)));
+
+    // The journal may replay a batch that already reached the database: nothing changes.
+    store.apply_call_ops(&batch).await.unwrap();
+    assert_eq!(records_of(&*store, "all", &uuids).await, together);
+    assert_eq!(store.call_counts().await.unwrap().total, 8);
+}
+
+async fn call_batch_refused_writes_nothing(store: Arc<dyn Store>) {
+    let at = t("2026-03-02T09:00:00Z");
+    store.apply_call_ops(&mixed_batch_before("fs1", at)).await.unwrap();
+    let pre = CallKey { node: "fs1".into(), uuid: "pre".into() };
+    let stored = store.call_record(&pre).await.unwrap().unwrap();
+    let missing = CallKey { node: "fs1".into(), uuid: "missing".into() };
+    let updated = CallUpdate { queue: Some("general".into()), ..Default::default() };
+    let refused = |err: StoreError| assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+
+    // An operation on a call that does not exist, amid others that would succeed.
+    let mut batch = mixed_batch("fs1", at, 1);
+    batch.insert(9, CallOp::Update { key: missing.clone(), set: updated.clone() });
+    batch.retain(|op| !matches!(op, CallOp::Link { link: CallLink::Appeal(_), .. }));
+    refused(store.apply_call_ops(&batch).await.unwrap_err());
+    // An operation before the batch opens its call: the call does not exist yet at that point.
+    let early = vec![
+        open_call("d", at),
+        CallOp::Update { key: call_key("e"), set: updated.clone() },
+        open_call("e", at),
+        CallOp::Update { key: pre.clone(), set: updated.clone() },
+    ];
+    refused(store.apply_call_ops(&early).await.unwrap_err());
+    // Nothing of either batch is stored.
+    assert_eq!(store.call_record(&pre).await.unwrap().unwrap(), stored);
+    assert_eq!(store.call_counts().await.unwrap().total, 1);
+    assert_eq!(
+        store
+            .calls_known(&["a".into(), "b".into(), "c".into(), "d".into(), "e".into()])
+            .await
+            .unwrap(),
+        Vec::<String>::new()
+    );
+
+    // A link to an appeal that does not exist, even one a later link of the same call replaces.
+    let bad_link = vec![
+        open_call("d", at),
+        CallOp::Link { key: pre.clone(), link: CallLink::Appeal(999_999), by: None, at },
+        CallOp::Link { key: pre.clone(), link: CallLink::Outcome("info".into()), by: None, at },
+    ];
+    let err = store.apply_call_ops(&bad_link).await.unwrap_err();
+    assert!(matches!(err, StoreError::MissingReference(_)), "{err:?}");
+    assert_eq!(store.call_record(&pre).await.unwrap().unwrap(), stored);
+    assert_eq!(store.call_counts().await.unwrap().total, 1);
+
+    // Opened first, the same operations are fine.
+    let mut fixed = early.clone();
+    fixed.swap(1, 2);
+    store.apply_call_ops(&fixed).await.unwrap();
+    assert_eq!(store.call_counts().await.unwrap().total, 3);
+}
+
+async fn call_batch_larger_than_one_statement(store: Arc<dyn Store>) {
+    // More rows of every kind than one statement may carry on SQLite (32,766 bind parameters:
+    // 16,383 keys of 2 columns, 1,424 changes of 23), so each statement is cut in several;
+    // on PostgreSQL (10,000 rows a statement) too.
+    const CALLS: usize = 16_500;
+    let at = t("2026-03-02T09:00:00Z");
+    let key = |i: usize| call_key(&format!("u-{i}"));
+    let mut first = Vec::new();
+    for i in 0..CALLS {
+        first.push(open_call(&format!("u-{i}"), at));
+        first.push(CallOp::Step {
+            key: key(i),
+            seq: 1,
+            at,
+            kind: "ivr".into(),
+            detail: serde_json::json!({"i": i}),
+        });
+    }
+    store.apply_call_ops(&first).await.unwrap();
+    let mut second = Vec::new();
+    for i in 0..CALLS {
+        let answered = i % 3 == 0;
+        second.push(CallOp::Step {
+            key: key(i),
+            seq: 2,
+            at,
+            kind: "queue".into(),
+            detail: serde_json::json!({}),
+        });
+        second.push(CallOp::Update {
+            key: key(i),
+            set: CallUpdate {
+                queue: Some("general".into()),
+                connected_at: answered.then_some(at + Duration::seconds(30)),
+                status: Some(CallStatus::Ended),
+                ..Default::default()
+            },
+        });
+        if answered {
+            second.push(CallOp::Link {
+                key: key(i),
+                link: CallLink::Outcome("info".into()),
+                by: Some(7),
+                at,
+            });
+        }
+    }
+    // One unknown call at the very end refuses all of it.
+    let mut refused = second.clone();
+    refused.push(CallOp::Update { key: call_key("missing"), set: CallUpdate::default() });
+    let err = store.apply_call_ops(&refused).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    assert_eq!(store.calls_in_status(CallStatus::Ended, None).await.unwrap().len(), 0);
+
+    store.apply_call_ops(&second).await.unwrap();
+    store.apply_call_ops(&second).await.unwrap(); // replayed
+    let counts = store.call_counts().await.unwrap();
+    let answered = CALLS.div_ceil(3);
+    assert_eq!(
+        (counts.total, counts.connected, counts.other_outcome),
+        (CALLS as i64, answered as i64, answered as i64)
+    );
+    assert_eq!(
+        store.calls_in_status(CallStatus::Ended, None).await.unwrap().len(),
+        CALLS - answered
+    );
+    for i in [0, 1, 1_423, 1_424, 6_553, 10_000, 16_382, 16_383, CALLS - 1] {
+        let record = store.call_record(&key(i)).await.unwrap().unwrap();
+        assert_eq!(record.steps.len(), 2, "call {i}");
+        assert_eq!(record.steps[0].detail["i"], i, "call {i}");
+        assert_eq!(record.queue.as_deref(), Some("general"), "call {i}");
+        let status = if i % 3 == 0 { CallStatus::Closed } else { CallStatus::Ended };
+        assert_eq!(record.status, status, "call {i}");
+    }
 }
 
 /// One call's ops for the intraday test: opened at `at` (inbound unless `callback`), queued

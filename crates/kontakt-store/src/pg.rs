@@ -2,10 +2,13 @@
 //! Registrations go through the store's batch writer (group commit, `sql.rs`), which has a
 //! connection of its own.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::pool::PoolConnectionMetadata;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Row as _};
 
 use crate::model::{NewAppeal, NewQuestion};
 use crate::refcache::{REFERENCE_TTL, RefCache};
@@ -36,9 +39,8 @@ impl PgStore {
 
     /// For tests and multi-tenant setups: connect with explicit options (e.g. a search_path).
     pub async fn connect_with(options: PgConnectOptions) -> crate::Result<Self> {
-        let registrar_pool =
-            PgPoolOptions::new().max_connections(1).connect_lazy_with(options.clone());
-        let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
+        let registrar_pool = pool_options().max_connections(1).connect_lazy_with(options.clone());
+        let pool = pool_options().max_connections(16).connect_with(options).await?;
         Ok(PgStore {
             pool,
             registrar_pool,
@@ -86,6 +88,49 @@ impl PgStore {
     pub(crate) fn registrar_pool(&self) -> &PgPool {
         &self.registrar_pool
     }
+}
+
+/// The options of both pools: a connection leaves the pool only outside any transaction.
+///
+/// sqlx 0.9 can put a connection back in the pool inside a transaction. `begin()` sends BEGIN
+/// and counts the transaction only once BEGIN has answered; a future cancelled in between (the
+/// record writer's timeout around `apply_call_ops`, an HTTP client that hangs up) drops the
+/// transaction while sqlx counts none, so its guards queue no ROLLBACK, and the pool's test on
+/// release only waits for the connection to be idle (transact-rs/sqlx#4393, fixed after
+/// 0.9.0). The next user's transactions would still commit (their BEGIN is a no-op, their
+/// COMMIT ends it), but a statement outside a transaction (a session, an audit entry, a
+/// password) would run inside it, never be committed and hold its locks; and the first error
+/// in it would make every later statement on that connection fail until it is closed.
+///
+/// So a connection taken from the pool is checked by `outside_transaction` in place of sqlx's
+/// ping (`test_before_acquire`): still one round trip, and one that also proves it alive. One
+/// found inside a transaction is closed (which rolls the transaction back) and another taken.
+/// `tests/pg_cancellation.rs` cancels a write at every point it can wait and fails without this.
+fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new().test_before_acquire(false).before_acquire(outside_transaction)
+}
+
+/// True outside a transaction block. Sent as a simple query (one message), it is the first
+/// statement of its own transaction, and there PostgreSQL gives transaction_timestamp() and
+/// statement_timestamp() the same value (both are the time the message arrived). Inside a
+/// block, transaction_timestamp() is when BEGIN arrived, at least a round trip earlier (the
+/// pool read BEGIN's answer before taking the connection back), so they differ. In a failed
+/// transaction the query itself fails, and the pool closes the connection for that too.
+const OUTSIDE_TRANSACTION: &str = "SELECT transaction_timestamp() = statement_timestamp()";
+
+/// `before_acquire`: whether the connection may be handed out (see `pool_options`).
+fn outside_transaction(
+    conn: &mut PgConnection,
+    _: PoolConnectionMetadata,
+) -> Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        let outside: bool =
+            sqlx::raw_sql(OUTSIDE_TRANSACTION).fetch_one(&mut *conn).await?.try_get(0)?;
+        if !outside {
+            tracing::warn!("a pooled PostgreSQL connection was left in a transaction: closed");
+        }
+        Ok(outside)
+    })
 }
 
 /// A whole batch of registrations in one statement: data-modifying WITH clauses take the

@@ -4,49 +4,17 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
 use chrono::Utc;
-use kontakt_engine::feed::{OperatorEvent, OperatorMsg};
+use kontakt_engine::feed::OperatorEvent;
 use kontakt_engine::*;
-use kontakt_sim::{
-    Emulator, EmulatorConfig, EmulatorHandle, EndpointBehaviour, EndpointConfig, ScriptedCall,
-};
+use kontakt_sim::{Emulator, EmulatorConfig, EndpointBehaviour, EndpointConfig};
 use kontakt_store::*;
-use kontakt_switch::{InboundClient, InboundConfig, OutboundConfig, OutboundServer};
-use tokio::sync::broadcast;
 
-struct Center {
-    store: Arc<dyn Store>,
-    engine: EngineHandle,
-    emu: EmulatorHandle,
-    ops: Vec<Id>,
-    supervisor: Id,
-    /// The emulator's configuration, to start a second node like it.
-    emu_config: EmulatorConfig,
-    /// What the engine was started with, to start it again.
-    setup: (EngineConfig, Vec<OperatorBinding>, Vec<SupervisorBinding>),
-    _dir: tempfile::TempDir,
-}
-
-/// Connects the engine to FreeSWITCH over the Event Socket, as the binary does.
-async fn attach(engine: &EngineHandle, emu: &EmulatorHandle, node: &str) {
-    let mut ic = InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon").events([
-        "CHANNEL_HANGUP_COMPLETE",
-        "CHANNEL_HOLD",
-        "CHANNEL_UNHOLD",
-    ]);
-    ic.backoff.initial = Duration::from_millis(10);
-    let (client, events) = within("ESL connect", 5, InboundClient::connect(ic)).await.unwrap();
-    engine.attach_node(node, client, events);
-}
-
-async fn within<T>(what: &str, secs: u64, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
+use support::{Center, Parts, answer_after, attach, call, next_for, ready, record_of, within};
 
 async fn center(
     endpoints: Vec<(&str, EndpointBehaviour)>,
@@ -55,144 +23,16 @@ async fn center(
     center_with(endpoints, tweak, |_| {}).await
 }
 
+/// SQLite, a supervisor, and the switch straight to our outbound socket.
 async fn center_with(
     endpoints: Vec<(&str, EndpointBehaviour)>,
     tweak: impl FnOnce(&mut EngineConfig),
     emulator: impl FnOnce(&mut EmulatorConfig),
 ) -> Center {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/k.db", dir.path().display());
-    let store = kontakt_store::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    for c in kontakt_appeals::seed::default_categories() {
-        store.upsert_category(c).await.unwrap();
-    }
-    let mut bindings = Vec::new();
-    for (ext, _) in &endpoints {
-        let u = store
-            .create_user(
-                NewUser {
-                    username: format!("op{ext}"),
-                    display_name: format!("Operator {ext}"),
-                    role: Role::Operator,
-                    password_hash: "x".into(),
-                    executor_id: None,
-                    must_change_password: false,
-                },
-                Utc::now(),
-            )
-            .await
-            .unwrap();
-        bindings.push(OperatorBinding {
-            user_id: u.id,
-            username: u.username,
-            endpoint: format!("user/{ext}"),
-            extension: (*ext).to_owned(),
-            queues: Vec::new(),
-        });
-    }
-    let server = OutboundServer::bind("127.0.0.1:0", OutboundConfig::default()).await.unwrap();
-    let addr = server.local_addr().unwrap().to_string();
-    let mut emu_config = EmulatorConfig {
-        listen: "127.0.0.1:0".into(),
-        heartbeat_secs: 0.0,
-        playback_secs: 0.2,
-        dtmf_delay_secs: 0.05,
-        outbound_socket: Some(addr.clone()),
-        endpoints: endpoints
-            .iter()
-            .map(|(u, b)| EndpointConfig { user: (*u).to_owned(), behaviour: b.clone() })
-            .collect(),
-        ..Default::default()
-    };
-    emulator(&mut emu_config);
-    let emu = Emulator::start(emu_config.clone()).await.unwrap();
-    let writer =
-        RecordWriter::start(store.clone(), JournalConfig::in_dir(dir.path().join("journal")))
-            .await
-            .unwrap();
-    let mut config = EngineConfig::default();
-    for q in &mut config.queues {
-        q.ring_timeout_secs = 2;
-        q.announce_every_secs = 0;
-    }
-    config.recording.dir = "/rec".into();
-    tweak(&mut config);
-    let ops = bindings.iter().map(|b| b.user_id).collect();
-    let sup = store
-        .create_user(
-            NewUser {
-                username: "sup".into(),
-                display_name: "Supervisor".into(),
-                role: Role::Supervisor,
-                password_hash: "x".into(),
-                executor_id: None,
-                must_change_password: false,
-            },
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    let supervisors = vec![SupervisorBinding {
-        user_id: sup.id,
-        username: "sup".into(),
-        endpoint: "user/1101".into(),
-    }];
-    let setup = (config.clone(), bindings.clone(), supervisors.clone());
-    let engine = kontakt_engine::start(EngineSetup {
-        config,
-        operators: bindings,
-        supervisors,
-        store: store.clone(),
-        writer,
-        node_name: "kontakt-test".into(),
-        outbound_addr: Some(addr),
-    })
-    .unwrap();
-    attach(&engine, &emu, "kontakt-sim").await;
-    let e = engine.clone();
-    server.serve(move |call| kontakt_engine::run_call(e.clone(), call));
-    Center { store, engine, emu, ops, supervisor: sup.id, emu_config, setup, _dir: dir }
-}
-
-fn answer_after(secs: f64) -> EndpointBehaviour {
-    EndpointBehaviour { answer_after_secs: Some(secs), reject: None, hangup_after_secs: None }
-}
-
-async fn ready(c: &Center, user: Id) {
-    c.engine.command(Command::Ready { user }).await.unwrap();
-}
-
-/// The next event for `user`, skipping other operators' and state messages.
-async fn next_for(feed: &mut broadcast::Receiver<Arc<OperatorMsg>>, user: Id) -> OperatorEvent {
-    loop {
-        let m = within("operator event", 10, feed.recv()).await.unwrap();
-        if m.user_id == user && !matches!(m.event, OperatorEvent::State { .. }) {
-            return m.event.clone();
-        }
-    }
-}
-
-fn call(caller: &str, digits: &[&str]) -> ScriptedCall {
-    let mut c = ScriptedCall::new(caller, "1580");
-    c.digits = digits.iter().map(|d| (*d).to_owned()).collect();
-    c
-}
-
-async fn record_of(c: &Center, uuid: &str, until: impl Fn(&CallRecord) -> bool) -> CallRecord {
-    within("call record", 10, async {
-        loop {
-            let _ = c.engine.writer().sync().await;
-            let key = CallKey { node: "kontakt-sim".into(), uuid: uuid.into() };
-            if let Some(r) = c.store.call_record(&key).await.unwrap()
-                && until(&r)
-            {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
+    let (store, dir) = support::sqlite().await;
+    let phones = support::phones(endpoints);
+    let parts = Parts { store, dir, phones, supervisor: true, socket_proxy: false };
+    support::start(parts, tweak, emulator).await
 }
 
 fn appeal_for(uuid: &str, operator: Id) -> NewAppeal {
@@ -618,7 +458,7 @@ async fn a_blind_transfer_sends_the_caller_on_and_frees_the_operator_for_wrap_up
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_listens_in_on_a_live_call() {
     let c = center(vec![("1001", answer_after(0.1))], |_| {}).await;
-    let op = c.ops[0];
+    let (op, supervisor) = (c.ops[0], c.supervisor.unwrap());
     let mut feed = c.engine.operator_feed();
     ready(&c, op).await;
     let uuid = c.emu.place_call(&call("0501112211", &["1", "2"]));
@@ -636,7 +476,7 @@ async fn a_supervisor_listens_in_on_a_live_call() {
     assert!(matches!(refused, Err(CommandError::Refused(_))), "{refused:?}");
     c.engine
         .command(Command::Eavesdrop {
-            supervisor: c.supervisor,
+            supervisor,
             call: uuid.clone(),
             mode: EavesdropMode::Whisper,
         })
@@ -651,7 +491,7 @@ async fn a_supervisor_listens_in_on_a_live_call() {
     let r = record_of(&c, &uuid, |r| r.steps.iter().any(|s| s.kind == "eavesdrop")).await;
     let e = r.steps.iter().find(|s| s.kind == "eavesdrop").unwrap();
     assert_eq!(e.detail["mode"], "whisper");
-    assert_eq!(e.detail["supervisor"], c.supervisor);
+    assert_eq!(e.detail["supervisor"], supervisor);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -850,7 +690,7 @@ async fn two_freeswitch_nodes_each_bridge_their_own_calls() {
 async fn restart(c: &mut Center) {
     c.engine.writer().sync().await.unwrap();
     c.engine.shutdown();
-    let journal = c._dir.path().join(format!("journal-{}", uuid::Uuid::new_v4()));
+    let journal = c.dir.path().join(format!("journal-{}", uuid::Uuid::new_v4()));
     let writer =
         RecordWriter::start(c.store.clone(), JournalConfig::in_dir(journal)).await.unwrap();
     let (config, operators, supervisors) = c.setup.clone();

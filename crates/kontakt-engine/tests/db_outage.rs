@@ -22,8 +22,9 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod support;
+
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::str::FromStr as _;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -32,143 +33,15 @@ use std::time::Duration;
 use chrono::Utc;
 use kontakt_engine::feed::OperatorEvent;
 use kontakt_engine::*;
-use kontakt_sim::{Emulator, EmulatorConfig, EndpointBehaviour, EndpointConfig, ScriptedCall};
+use kontakt_sim::{EndpointBehaviour, EndpointConfig, ScriptedCall};
 use kontakt_store::*;
-use kontakt_switch::{InboundClient, InboundConfig, OutboundConfig, OutboundServer};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
-// ---- the proxy between Kontakt and PostgreSQL ------------------------------------------------
-
-/// What the network between Kontakt and PostgreSQL does.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Link {
-    Up,
-    /// Every chunk of bytes toward PostgreSQL waits this long (so does every round trip).
-    Slow(Duration),
-    /// PostgreSQL is down: connections are closed and nothing listens (connect is refused).
-    Refused,
-    /// A partition: connections are closed; new ones are accepted and never answered.
-    BlackHole,
-}
-
-impl Link {
-    fn cut(self) -> bool {
-        matches!(self, Link::Refused | Link::BlackHole)
-    }
-}
-
-/// A TCP proxy in front of PostgreSQL that the test can cut, black-hole or slow down.
-struct Proxy {
-    addr: SocketAddr,
-    link: watch::Sender<Link>,
-}
-
-impl Proxy {
-    async fn start(target: String) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (link, rx) = watch::channel(Link::Up);
-        tokio::spawn(listen(Some(listener), addr, target, rx));
-        Proxy { addr, link }
-    }
-}
-
-async fn listen(
-    mut listener: Option<TcpListener>,
-    addr: SocketAddr,
-    target: String,
-    mut rx: watch::Receiver<Link>,
-) {
-    loop {
-        let link = *rx.borrow_and_update();
-        if link == Link::Refused {
-            // Nothing listens on the port: a connect is refused, as with PostgreSQL down.
-            listener = None;
-            if rx.changed().await.is_err() {
-                return;
-            }
-            continue;
-        }
-        if listener.is_none() {
-            listener = Some(rebind(addr).await);
-        }
-        let Some(l) = &listener else { continue };
-        tokio::select! {
-            accepted = l.accept() => {
-                if let Ok((socket, _)) = accepted {
-                    tokio::spawn(carry(socket, target.clone(), rx.clone()));
-                }
-            }
-            changed = rx.changed() => if changed.is_err() { return },
-        }
-    }
-}
-
-/// The same port again (Kontakt's store knows only that address).
-async fn rebind(addr: SocketAddr) -> TcpListener {
-    for _ in 0..100 {
-        if let Ok(l) = TcpListener::bind(addr).await {
-            return l;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the proxy could not listen on {addr} again");
-}
-
-/// One connection through the proxy, until either side closes it or the link is cut.
-async fn carry(inbound: TcpStream, target: String, mut rx: watch::Receiver<Link>) {
-    let link = *rx.borrow_and_update();
-    if link == Link::BlackHole {
-        // Accepted, never answered; closed once the partition ends.
-        let _ = rx.changed().await;
-        return;
-    }
-    if link.cut() {
-        return;
-    }
-    let Ok(outbound) = TcpStream::connect(&target).await else { return };
-    let (from_client, to_client) = inbound.into_split();
-    let (from_db, to_db) = outbound.into_split();
-    let mut cut = rx.clone();
-    tokio::select! {
-        () = pump(from_client, to_db, Some(rx.clone())) => {}
-        () = pump(from_db, to_client, None) => {}
-        _ = cut.wait_for(|l| l.cut()) => {}
-    }
-    // Dropping the halves closes both sockets: what a restart or a partition does to them.
-}
-
-/// Copies bytes one way; with `slow`, each chunk waits while the link is slow.
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    slow: Option<watch::Receiver<Link>>,
-) {
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let delay = match slow.as_ref().map(|rx| *rx.borrow()) {
-            Some(Link::Slow(d)) => Some(d),
-            _ => None,
-        };
-        if let Some(d) = delay {
-            tokio::time::sleep(d).await;
-        }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
+use support::proxy::{Link, Proxy};
+use support::{NODE, Parts};
 
 // ---- the center ------------------------------------------------------------------------------
 
 const OPERATORS: usize = 40;
-const NODE: &str = "kontakt-sim";
 
 struct Center {
     store: Arc<dyn Store>,
@@ -212,91 +85,28 @@ async fn center(name: &str) -> Option<Center> {
     );
     let store: Arc<dyn Store> = pg.clone();
     store.migrate().await.unwrap();
-    let mut bindings = Vec::new();
-    for i in 0..OPERATORS {
-        let ext = (3000 + i).to_string();
-        let u = store
-            .create_user(
-                NewUser {
-                    username: format!("op{ext}"),
-                    display_name: format!("Operator {ext}"),
-                    role: Role::Operator,
-                    password_hash: "x".into(),
-                    executor_id: None,
-                    must_change_password: false,
-                },
-                Utc::now(),
-            )
-            .await
-            .unwrap();
-        bindings.push(OperatorBinding {
-            user_id: u.id,
-            username: u.username,
-            endpoint: format!("user/{ext}"),
-            extension: ext,
-            queues: Vec::new(),
-        });
-    }
-    let server = OutboundServer::bind("127.0.0.1:0", OutboundConfig::default()).await.unwrap();
-    let outbound = server.local_addr().unwrap().to_string();
-    let emu = Emulator::start(EmulatorConfig {
-        listen: "127.0.0.1:0".into(),
-        heartbeat_secs: 0.0,
-        playback_secs: 0.2,
-        dtmf_delay_secs: 0.05,
-        outbound_socket: Some(outbound.clone()),
-        endpoints: (0..OPERATORS)
-            .map(|i| EndpointConfig {
-                user: (3000 + i).to_string(),
-                behaviour: EndpointBehaviour {
-                    answer_after_secs: Some(0.1 + 0.05 * (i % 5) as f64),
-                    reject: None,
-                    hangup_after_secs: None,
-                },
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let phones = (0..OPERATORS)
+        .map(|i| EndpointConfig {
+            user: (3000 + i).to_string(),
+            behaviour: EndpointBehaviour {
+                answer_after_secs: Some(0.1 + 0.05 * (i % 5) as f64),
+                reject: None,
+                hangup_after_secs: None,
+            },
+        })
+        .collect();
     let dir = tempfile::tempdir().unwrap();
-    // The journal as `kontakt serve` configures it (timeouts and retry included).
-    let writer =
-        RecordWriter::start(store.clone(), JournalConfig::in_dir(dir.path().join("journal")))
-            .await
-            .unwrap();
-    let mut config = EngineConfig::default();
-    for q in &mut config.queues {
-        q.ring_timeout_secs = 2;
-        q.announce_every_secs = 0;
-    }
-    config.callback_offer_after_secs = None;
-    config.abandoned_callback_after_secs = None;
-    config.recording.dir = "/rec".into();
-    let engine = kontakt_engine::start(EngineSetup {
-        config,
-        operators: bindings.clone(),
-        supervisors: Vec::new(),
-        store: store.clone(),
-        writer,
-        node_name: "kontakt-test".into(),
-        outbound_addr: Some(outbound),
-    })
-    .unwrap();
-    let mut ic = InboundConfig::new(emu.inbound_addr().to_string(), "ClueCon").events([
-        "CHANNEL_HANGUP_COMPLETE",
-        "CHANNEL_HOLD",
-        "CHANNEL_UNHOLD",
-    ]);
-    ic.backoff.initial = Duration::from_millis(10);
-    let (client, events) = tokio::time::timeout(Duration::from_secs(5), InboundClient::connect(ic))
-        .await
-        .expect("ESL connect in time")
-        .unwrap();
-    engine.attach_node(NODE, client, events);
-    let e = engine.clone();
-    server.serve(move |call| kontakt_engine::run_call(e.clone(), call));
-    operators(&engine, bindings.iter().map(|b| b.user_id).collect()).await;
+    let parts = Parts { store, dir, phones, supervisor: false, socket_proxy: false };
+    let support::Center { store, engine, emu, ops, dir, .. } = support::start(
+        parts,
+        |config| {
+            config.callback_offer_after_secs = None;
+            config.abandoned_callback_after_secs = None;
+        },
+        |_| {},
+    )
+    .await;
+    operators(&engine, ops).await;
     Some(Center { store, pg, engine, emu, proxy, admin, schema, _dir: dir })
 }
 

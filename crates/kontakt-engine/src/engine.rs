@@ -39,6 +39,10 @@ pub(crate) const SNAPSHOT_EVERY: Duration = Duration::from_millis(900);
 /// being taken has its record well within this; one still without is an orphan.
 const ORPHAN_RECHECK: Duration = Duration::from_secs(2);
 
+/// How long after a reconciliation that left records alone because the journal still held
+/// writes (the database was behind) it looks again.
+const JOURNAL_RECHECK: Duration = Duration::from_secs(5);
+
 /// An operator as the engine knows them: Kontakt user plus phone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OperatorBinding {
@@ -578,6 +582,18 @@ async fn leg_var(client: &InboundClient, uuid: &str, name: &str) -> Option<Strin
     (!v.is_empty() && v != "_undef_" && !v.starts_with("-ERR")).then(|| v.to_owned())
 }
 
+/// A live call with a record that no process drives, waiting for its hang-up.
+#[derive(Debug, Clone)]
+struct Outside {
+    key: CallKey,
+    /// The record's last step: the hang-up is the one after it.
+    last_seq: i64,
+    answered: bool,
+    /// The `phase` its hang-up step names and what its `end_reason` says.
+    phase: &'static str,
+    end_reason: &'static str,
+}
+
 /// What the engine needs to start.
 pub struct EngineSetup {
     pub config: EngineConfig,
@@ -622,10 +638,11 @@ pub(crate) struct Engine {
     supervisors: HashMap<Id, SupervisorBinding>,
     /// When this engine started: older live records may need re-attaching.
     started_at: DateTime<Utc>,
-    /// Live calls Kontakt does not drive (in conversation when it restarted, or handled by
-    /// the dialplan in degraded mode), noted once; their record is closed when the control
-    /// connection reports their hang-up.
-    noted_outside: HashMap<String, (CallKey, i64, bool)>,
+    /// Live calls Kontakt does not drive — in conversation when it restarted, handled by
+    /// the dialplan in degraded mode, or asked back onto our socket and not there yet —,
+    /// noted once; their record is closed when the control connection reports their
+    /// hang-up (or dropped from here when their socket arrives).
+    noted_outside: HashMap<String, Outside>,
     /// Callers without a record seen waiting in the socket application by the last
     /// reconciliation; adopted if the next one still sees them.
     orphans_seen: std::collections::HashSet<String>,
@@ -1134,6 +1151,8 @@ impl Engine {
             self.step(&uuid, "reattached", serde_json::json!({}));
             return;
         }
+        // Its socket arrived: this process drives it from now on, hang-up included.
+        self.noted_outside.remove(&uuid);
         self.metrics.calls_started.fetch_add(u64::from(resumed.is_none()), Ordering::Relaxed);
         let now = self.now();
         let mut call = LiveCall::new(rec, now, Phase::Ivr);
@@ -1620,7 +1639,9 @@ impl Engine {
             return;
         }
         let Some(leg) = ev.unique_id() else { return };
-        if let Some((key, seq, answered)) = self.noted_outside.remove(leg) {
+        if let Some(Outside { key, last_seq, answered, phase, end_reason }) =
+            self.noted_outside.remove(leg)
+        {
             // A call we no longer drove has hung up: its record is closed now, at the time
             // the switch gives, rather than by the next reconciliation.
             let cause = ev.hangup_cause().unwrap_or("NORMAL_CLEARING").to_owned();
@@ -1631,17 +1652,17 @@ impl Engine {
             self.writer.write(vec![
                 CallOp::Step {
                     key: key.clone(),
-                    seq: seq + 1,
+                    seq: last_seq + 1,
                     at,
                     kind: "hangup".into(),
-                    detail: serde_json::json!({"cause": cause, "phase": "outside_kontakt"}),
+                    detail: serde_json::json!({"cause": cause, "phase": phase}),
                 },
                 CallOp::Update {
                     key,
                     set: CallUpdate {
                         ended_at: Some(at),
                         hangup_cause: Some(cause),
-                        end_reason: Some("ended_outside_kontakt".into()),
+                        end_reason: Some(end_reason.into()),
                         // An answered call still wants its appeal link.
                         status: Some(if answered { CallStatus::Ended } else { CallStatus::Closed }),
                         ..Default::default()
@@ -2370,6 +2391,7 @@ impl Engine {
         }
         let mut closed = 0;
         let mut reattached = 0;
+        let mut behind_journal = 0;
         for r in records {
             // Another attached node's call is that node's business.
             if r.key.node != node && self.nodes.contains_key(&r.key.node) {
@@ -2388,7 +2410,7 @@ impl Engine {
                         | "play_and_get_digits"
                 );
                 if r.started_at < self.started_at && waiting {
-                    if let Some(addr) = &self.outbound_addr {
+                    if let Some(addr) = self.outbound_addr.clone() {
                         reattached += 1;
                         self.switch_api(
                             node,
@@ -2397,11 +2419,30 @@ impl Engine {
                                 r.key.uuid
                             ),
                         );
+                        // A caller who hangs up before the socket arrives is closed by
+                        // that hang-up, not a minute later by the next round.
+                        self.noted_outside.insert(
+                            r.key.uuid.clone(),
+                            Outside {
+                                key: r.key.clone(),
+                                last_seq: r.last_seq,
+                                answered: r.connected_at.is_some(),
+                                phase: "reattaching",
+                                end_reason: "ended_while_kontakt_away",
+                            },
+                        );
                     }
                 } else if !waiting && !self.noted_outside.contains_key(&r.key.uuid) {
-                    let answered = r.connected_at.is_some();
-                    self.noted_outside
-                        .insert(r.key.uuid.clone(), (r.key.clone(), r.last_seq + 1, answered));
+                    self.noted_outside.insert(
+                        r.key.uuid.clone(),
+                        Outside {
+                            key: r.key.clone(),
+                            last_seq: r.last_seq + 1,
+                            answered: r.connected_at.is_some(),
+                            phase: "outside_kontakt",
+                            end_reason: "ended_outside_kontakt",
+                        },
+                    );
                     self.writer.write(vec![CallOp::Step {
                         key: r.key.clone(),
                         seq: r.last_seq + 1,
@@ -2416,9 +2457,11 @@ impl Engine {
             // get their end from this process. And while the journal holds writes, the
             // database is behind — a record still "live" there may be closed in the queue;
             // closing it here would overwrite how the call really ended (next round).
-            if r.started_at >= self.started_at
-                || self.writer.stats().journal_depth.load(Ordering::Relaxed) > 0
-            {
+            if r.started_at >= self.started_at {
+                continue;
+            }
+            if self.writer.stats().journal_depth.load(Ordering::Relaxed) > 0 {
+                behind_journal += 1;
                 continue;
             }
             closed += 1;
@@ -2440,13 +2483,24 @@ impl Engine {
                 },
             }]);
         }
-        if closed + reattached + resumed + adopted > 0 {
+        if behind_journal > 0 {
+            // Those records are looked at again soon rather than at the next minute's
+            // round: the journal drains in seconds once the database answers. (While it
+            // does not, the next look fails to read the records and stops there.)
+            let (tx, node) = (self.tx.clone(), node.to_owned());
+            tokio::spawn(async move {
+                tokio::time::sleep(JOURNAL_RECHECK).await;
+                let _ = tx.send(EngineEvent::ReconcileAgain { node });
+            });
+        }
+        if closed + reattached + resumed + adopted + behind_journal > 0 {
             tracing::info!(
                 node,
                 closed,
                 reattached,
                 resumed,
                 adopted,
+                behind_journal,
                 "reconciled call records with FreeSWITCH"
             );
         }

@@ -52,7 +52,11 @@ async fn serve(dir: &Path) -> Serving {
 
 /// Starts `kontakt serve`; returns it and the address of its API.
 async fn serve_at(dir: &Path) -> (Serving, String) {
-    let mut child = kontakt(dir).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    // Each process's log goes to a file of its own in the test's directory, which a failing
+    // test prints (`logs`).
+    let n = std::fs::read_dir(dir).unwrap().filter_map(Result::ok).count();
+    let log = std::fs::File::create(dir.join(format!("kontakt-{n}.log"))).unwrap();
+    let mut child = kontakt(dir).stdout(Stdio::piped()).stderr(Stdio::from(log)).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let out = tokio::task::spawn_blocking(move || {
         let mut reader = BufReader::new(stdout);
@@ -168,6 +172,21 @@ async fn until<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) 
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The logs of the test's Kontakt processes, for a failure message.
+fn logs(dir: &Path) -> String {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| format!("--- {}\n{}", p.display(), std::fs::read_to_string(p).unwrap_or_default()))
+        .collect()
 }
 
 async fn record(store: &dyn Store, uuid: &str) -> Option<CallRecord> {
@@ -408,18 +427,28 @@ async fn sigkill_under_load_accounts_for_every_call() {
     // Exactly one record per call that reached Kontakt, each ended with a cause once its
     // channel is gone.
     let recorded: Vec<&String> = placed.iter().filter(|u| known.contains(*u)).collect();
-    let records = until("every record closed", 20, async || {
+    let all_closed = async || {
         let mut all = Vec::new();
         for u in &recorded {
-            let r = record(&*store, u).await?;
-            if r.status == CallStatus::Live {
-                return None;
-            }
-            all.push(r);
+            all.push(record(&*store, u).await.expect("recorded"));
         }
-        Some(all)
-    })
-    .await;
+        all
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let records = loop {
+        let all = all_closed().await;
+        let live: Vec<_> = all.iter().filter(|r| r.status == CallStatus::Live).collect();
+        if live.is_empty() {
+            break all;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!(
+                "records still live 20 s after the last call ended: {live:#?}\n{}",
+                logs(dir.path())
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let mut reasons = std::collections::BTreeMap::<String, usize>::new();
     for r in &records {
         assert!(r.end_reason.is_some() && r.ended_at.is_some(), "no end: {r:?}");

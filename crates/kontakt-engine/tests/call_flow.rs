@@ -31,7 +31,7 @@ async fn center_with(
 ) -> Center {
     let (store, dir) = support::sqlite().await;
     let phones = support::phones(endpoints);
-    let parts = Parts { store, dir, phones, supervisor: true, socket_proxy: false };
+    let parts = Parts { store, dir, phones, supervisor: true, socket_proxy: false, attached: true };
     support::start(parts, tweak, emulator).await
 }
 

@@ -96,7 +96,8 @@ async fn center(name: &str) -> Option<Center> {
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let parts = Parts { store, dir, phones, supervisor: false, socket_proxy: false };
+    let parts =
+        Parts { store, dir, phones, supervisor: false, socket_proxy: false, attached: true };
     let support::Center { store, engine, emu, ops, dir, .. } = support::start(
         parts,
         |config| {

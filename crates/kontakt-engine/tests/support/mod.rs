@@ -45,7 +45,8 @@ pub(crate) struct Center {
     /// The proxy the switch reaches our outbound socket through, if one was asked for.
     #[allow(dead_code)] // each test binary compiles this module; orphans plays with it
     pub(crate) socket_proxy: Option<Proxy>,
-    /// Holds the journal, and SQLite's database.
+    /// Holds the journal, and SQLite's database, for as long as the center lives.
+    #[allow(dead_code)] // each test binary compiles this module; call_flow's restart reads it
     pub(crate) dir: tempfile::TempDir,
 }
 
@@ -62,6 +63,9 @@ pub(crate) struct Parts {
     /// Whether the switch reaches our outbound socket through a [`Proxy`] the test controls
     /// rather than directly.
     pub(crate) socket_proxy: bool,
+    /// Whether the engine is attached to the switch when the center starts; if not, the
+    /// test attaches it ([`attach`]) once the switch holds what the engine is to find there.
+    pub(crate) attached: bool,
 }
 
 /// A fresh SQLite database with the seed categories, in a new temporary directory.
@@ -86,14 +90,15 @@ pub(crate) fn phones(endpoints: Vec<(&str, EndpointBehaviour)>) -> Vec<EndpointC
         .collect()
 }
 
-/// Starts the emulator and the engine on `parts`, the engine attached to the emulator
-/// as the binary does; `tweak` and `emulator` change the configurations first.
+/// Starts the emulator and the engine on `parts`, the engine attached to the emulator as
+/// the binary does (unless `parts.attached` says not yet); `tweak` and `emulator` change the
+/// configurations first.
 pub(crate) async fn start(
     parts: Parts,
     tweak: impl FnOnce(&mut EngineConfig),
     emulator: impl FnOnce(&mut EmulatorConfig),
 ) -> Center {
-    let Parts { store, dir, phones, supervisor, socket_proxy } = parts;
+    let Parts { store, dir, phones, supervisor, socket_proxy, attached } = parts;
     let mut bindings = Vec::new();
     for phone in &phones {
         let ext = &phone.user;
@@ -157,7 +162,9 @@ pub(crate) async fn start(
         outbound_addr: Some(addr),
     })
     .unwrap();
-    attach(&engine, &emu, NODE).await;
+    if attached {
+        attach(&engine, &emu, NODE).await;
+    }
     let e = engine.clone();
     server.serve(move |call| kontakt_engine::run_call(e.clone(), call));
     Center {

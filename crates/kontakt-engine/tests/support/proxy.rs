@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 /// What the network between the client and the server does.
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[allow(dead_code)] // each test binary compiles this module; call_flow sets no link at all
+#[allow(dead_code)] // each test binary compiles this module; orphans only black-holes
 pub(crate) enum Link {
     Up,
     /// Every chunk of bytes toward the server waits this long (so does every round trip).

@@ -918,7 +918,8 @@ fn mixed_batch(node: &str, at: DateTime<Utc>, appeal_id: i64) -> Vec<CallOp> {
         ),
         step("pre", 1, "again", 3), // a replayed step: the stored one stays
         step("pre", 2, "queue", 4),
-        second_open, // the call is open already: nothing changes
+        open_on(node, "pre", at), // opened by an earlier batch: nothing changes, nothing refused
+        second_open,              // the call is open already: nothing changes
         update("b", CallUpdate { queue: Some("vip".into()), ..Default::default() }),
         update(
             "pre",

@@ -11,7 +11,11 @@
 //! Trying the database again never holds up new operations: while a replay waits for the
 //! database (up to `db_timeout` when it does not answer), operations keep being appended
 //! behind it and acknowledged. Only the journal's last piece is written with new operations
-//! waiting, and only when the database has just answered, so that the journal empties.
+//! waiting, and only when the database has just answered quickly, so that the journal empties.
+//!
+//! Nobody waits on the database for long: a write somebody waits on (a caller is answered
+//! once their call's record is durable) gets `durable_within` (500 ms), then its batch is
+//! journaled. A database that answers, but slowly, is used again once it answers quickly.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -33,6 +37,12 @@ pub struct JournalConfig {
     pub max_bytes: u64,
     /// A database write slower than this is abandoned and its batch journaled.
     pub db_timeout: Duration,
+    /// A write somebody waits on (`write_durable`: a caller is answered once the record of
+    /// their call is durable) is given the database for this long at most; then its batch
+    /// goes to the journal, which is durable in a millisecond. A database that is up but
+    /// slow thus slows no caller: slow, it takes the journal's place only once it is quick
+    /// again.
+    pub durable_within: Duration,
     /// How often a non-empty journal tries the database again.
     pub retry_every: Duration,
 }
@@ -43,6 +53,7 @@ impl JournalConfig {
             dir: dir.into(),
             max_bytes: 512 << 20,
             db_timeout: Duration::from_secs(3),
+            durable_within: Duration::from_millis(500),
             retry_every: Duration::from_millis(500),
         }
     }
@@ -212,17 +223,19 @@ impl Task {
                     self.empty(&mut backlog).await;
                     continue;
                 }
-                let piece = self.replay(backlog.flushed, bytes);
                 if self.stats.db_up.load(Ordering::Relaxed)
+                    && self.db_quick()
                     && bytes - backlog.flushed <= LAST_PIECE_BYTES
                 {
-                    // The last piece, the database answering: new operations wait for it,
-                    // so that the journal empties even while they keep coming.
-                    let r = piece.await;
+                    // The last piece, the database answering quickly: new operations wait
+                    // for it (`durable_within` at most), so that the journal empties even
+                    // while they keep coming. A slow database would make them (and the
+                    // callers behind them) wait.
+                    let r = self.replay(backlog.flushed, bytes, self.cfg.durable_within).await;
                     self.replayed(r, &mut backlog);
                     continue;
                 }
-                replay = Some(Box::pin(piece));
+                replay = Some(Box::pin(self.replay(backlog.flushed, bytes, self.cfg.db_timeout)));
             }
             let retry_at = tokio::time::Instant::from_std(backlog.next_try);
             tokio::select! {
@@ -265,7 +278,14 @@ impl Task {
         } else if self.stats.journal_bytes.load(Ordering::Relaxed) > 0 {
             self.append(&ops).await
         } else {
-            match self.to_db(&ops).await {
+            // With somebody waiting, the database gets `durable_within`, not `db_timeout`.
+            let waited = msgs.iter().any(|m| m.ack.is_some());
+            let limit = if waited {
+                self.cfg.durable_within.min(self.cfg.db_timeout)
+            } else {
+                self.cfg.db_timeout
+            };
+            match self.to_db(&ops, limit).await {
                 DbOutcome::Written => Ok(()),
                 DbOutcome::Unavailable(why) => {
                     tracing::warn!(%why, ops = ops.len(), "database unavailable: journaling call records");
@@ -286,12 +306,12 @@ impl Task {
 
     /// Writes a batch; a batch the database refuses as wrong is retried one operation at a
     /// time so that one bad operation does not take the others with it.
-    async fn to_db(&self, ops: &[CallOp]) -> DbOutcome {
-        match self.try_db(ops).await {
+    async fn to_db(&self, ops: &[CallOp], limit: Duration) -> DbOutcome {
+        match self.try_db(ops, limit).await {
             Ok(()) => DbOutcome::Written,
             Err(Some(e)) if is_refusal(&e) && ops.len() > 1 => {
                 for op in ops {
-                    match self.try_db(std::slice::from_ref(op)).await {
+                    match self.try_db(std::slice::from_ref(op), limit).await {
                         Ok(()) => {}
                         Err(Some(e)) if is_refusal(&e) => self.reject(op, &e).await,
                         Err(e) => return DbOutcome::Unavailable(describe(e)),
@@ -309,10 +329,19 @@ impl Task {
         }
     }
 
-    /// `Err(None)` is a timeout.
-    async fn try_db(&self, ops: &[CallOp]) -> Result<(), Option<StoreError>> {
+    /// Whether the last database write took less than `durable_within`.
+    fn db_quick(&self) -> bool {
+        let last = Duration::from_micros(self.stats.last_write_us.load(Ordering::Relaxed));
+        last < self.cfg.durable_within
+    }
+
+    /// `Err(None)` is a timeout. A write cancelled by it is rolled back (on PostgreSQL the
+    /// pool checks that no transaction is left open: `kontakt-store/src/pg.rs`); one whose
+    /// commit got through before the timeout is written again from the journal, which
+    /// changes nothing (operations are idempotent).
+    async fn try_db(&self, ops: &[CallOp], limit: Duration) -> Result<(), Option<StoreError>> {
         let started = Instant::now();
-        let r = tokio::time::timeout(self.cfg.db_timeout, self.store.apply_call_ops(ops)).await;
+        let r = tokio::time::timeout(limit, self.store.apply_call_ops(ops)).await;
         let us = started.elapsed().as_micros() as u64;
         self.stats.last_write_us.store(us, Ordering::Relaxed);
         self.stats.db_batches.fetch_add(1, Ordering::Relaxed);
@@ -372,13 +401,13 @@ impl Task {
 
     /// Writes the journal's next piece, from byte `from` (never past `to`, what had been
     /// appended when it started), to the database in one batch.
-    async fn replay(&self, from: u64, to: u64) -> Replayed {
+    async fn replay(&self, from: u64, to: u64, limit: Duration) -> Replayed {
         let (ops, upto, lines) = match self.read_piece(from, to).await {
             Ok(piece) => piece,
             Err(e) => return Replayed::Failed(format!("cannot read the journal: {e}")),
         };
         if !ops.is_empty()
-            && let DbOutcome::Unavailable(why) = self.to_db(&ops).await
+            && let DbOutcome::Unavailable(why) = self.to_db(&ops, limit).await
         {
             return Replayed::Failed(why);
         }

@@ -86,6 +86,49 @@ async fn records_wait_in_the_journal_while_the_database_is_locked_and_drain_in_o
     assert_eq!(stats.lost.load(Ordering::Relaxed), 0);
 }
 
+/// A database that answers, but slowly, slows no caller: a write somebody waits on gets the
+/// database for `durable_within`, then goes to the journal; the rest follow it there until
+/// the database is quick again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_write_waits_for_a_slow_database_no_longer_than_durable_within() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("k.db").display());
+    let store = kontakt_store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let cfg = JournalConfig {
+        // Long enough that waiting for it, or for SQLite's own 10 s busy timeout, shows.
+        db_timeout: Duration::from_secs(30),
+        durable_within: Duration::from_millis(200),
+        retry_every: Duration::from_millis(100),
+        ..JournalConfig::in_dir(dir.path().join("journal"))
+    };
+    let writer = RecordWriter::start(store.clone(), cfg).await.unwrap();
+    let stats = writer.stats().clone();
+    let mut locker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE").execute(&mut locker).await.unwrap();
+
+    // While the lock is held: durable (journaled) within seconds, not after the timeouts.
+    tokio::time::timeout(Duration::from_secs(3), writer.write_durable(vec![open("c")]))
+        .await
+        .expect("the caller waited for the slow database")
+        .unwrap();
+    assert_eq!(stats.journal_depth.load(Ordering::Relaxed), 1, "journaled");
+    for seq in 1..=5 {
+        writer.write(vec![step("c", seq)]);
+    }
+    tokio::time::timeout(Duration::from_secs(3), writer.sync())
+        .await
+        .expect("later writes went behind the journal, not to the database")
+        .unwrap();
+    assert_eq!(stats.journal_depth.load(Ordering::Relaxed), 6);
+
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    until("the journal to drain", || stats.journal_depth.load(Ordering::Relaxed) == 0).await;
+    let r = store.call_record(&key("c")).await.unwrap().expect("record reached the database");
+    assert_eq!(r.steps.iter().map(|s| s.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(stats.lost.load(Ordering::Relaxed), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journal_left_by_a_crash_is_replayed_at_start() {
     let dir = tempfile::tempdir().unwrap();

@@ -645,7 +645,9 @@ pub(crate) struct Engine {
     noted_outside: HashMap<String, Outside>,
     /// Callers without a record seen waiting in the socket application by the last
     /// reconciliation; adopted if the next one still sees them.
-    orphans_seen: std::collections::HashSet<String>,
+    /// Per node, when each was first seen. Per node: one node's round must not forget what
+    /// another's saw.
+    orphans_seen: HashMap<String, HashMap<String, Instant>>,
     /// Nodes already warned about for a switchname other than their configured name.
     misnamed: std::collections::HashSet<String>,
     /// Open desk feeds per operator.
@@ -2507,38 +2509,52 @@ impl Engine {
     }
 
     /// Callers waiting in the socket application that no record names: their socket went
-    /// down with a process that had not recorded them yet. One seen in two reconciliations
-    /// a few seconds apart is no call being taken right now (that one has its record by
-    /// then): it is pulled onto our socket and taken from the start. Returns how many.
+    /// down with a process that had not recorded them yet. One seen by rounds of its node
+    /// at least `ORPHAN_RECHECK` apart is no call being taken right now (that one has its
+    /// record by then): it is pulled onto our socket and taken from the start. Returns how
+    /// many.
     ///
-    /// The second look only adopts: callers first seen in it wait for the next minute's
-    /// round. Under load every round finds callers whose socket is being taken at that very
-    /// moment; if each look scheduled another, the full reconciliation (every live record,
-    /// every channel) would run every two seconds for good.
+    /// Only a first look schedules a second one; what a second look (or the journal's
+    /// re-check) sees first is adopted by a later round. Under load every round finds
+    /// callers whose socket is being taken at that very moment; if each look scheduled
+    /// another, the full reconciliation (every live record, every channel) would run every
+    /// two seconds for good.
     fn adopt_orphans(&mut self, node: &str, orphans: &[String], recheck: bool) -> usize {
-        let seen = std::mem::take(&mut self.orphans_seen);
+        let before = self.orphans_seen.remove(node).unwrap_or_default();
+        let mut seen = HashMap::new();
         let mut adopted = 0;
         for uuid in orphans.iter().filter(|u| !self.calls.contains_key(*u)) {
-            if !seen.contains(uuid) {
-                if !recheck {
-                    self.orphans_seen.insert(uuid.clone());
+            // Adopted only when first seen ORPHAN_RECHECK ago or more, whichever round
+            // looks: a caller being taken right now has its record well within that.
+            match before.get(uuid) {
+                Some(first) if first.elapsed() >= ORPHAN_RECHECK => {
+                    if let Some(addr) = &self.outbound_addr {
+                        adopted += 1;
+                        self.switch_api(
+                            node,
+                            format!("uuid_transfer {uuid} 'socket:{addr} async full' inline"),
+                        );
+                    }
                 }
-                continue;
-            }
-            if let Some(addr) = &self.outbound_addr {
-                adopted += 1;
-                self.switch_api(
-                    node,
-                    format!("uuid_transfer {uuid} 'socket:{addr} async full' inline"),
-                );
+                Some(first) => {
+                    seen.insert(uuid.clone(), *first);
+                }
+                None => {
+                    seen.insert(uuid.clone(), Instant::now());
+                }
             }
         }
-        if !self.orphans_seen.is_empty() {
+        // Only a first look schedules a second one; callers first seen in a second look
+        // are adopted by the next round (the minute's, or another look's).
+        if !recheck && !seen.is_empty() {
             let (tx, node) = (self.tx.clone(), node.to_owned());
             tokio::spawn(async move {
                 tokio::time::sleep(ORPHAN_RECHECK).await;
                 let _ = tx.send(EngineEvent::ReconcileAgain { node });
             });
+        }
+        if !seen.is_empty() {
+            self.orphans_seen.insert(node.to_owned(), seen);
         }
         adopted
     }

@@ -199,3 +199,39 @@ async fn a_caller_left_in_the_socket_without_a_record_is_adopted_once_and_served
     want.sort();
     assert_eq!(recorded, want);
 }
+
+/// A second FreeSWITCH node attaching between a node's two looks must not make the engine
+/// forget what the first look saw: each node's orphans are its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphan_is_adopted_while_another_node_attaches_between_the_looks() {
+    let (store, dir) = support::sqlite().await;
+    let phones = support::phones(vec![("1001", answer_after(0.1))]);
+    let parts = Parts { store, dir, phones, supervisor: false, socket_proxy: true, attached: false };
+    let c = support::start(parts, |_| {}, |e| e.socket_resume = true).await;
+    let front = c.socket_proxy.as_ref().unwrap();
+    let mut asked = asked_of_the_switch(&c).await;
+    let second =
+        kontakt_sim::EmulatorConfig { hostname: "kontakt-sim-2".into(), ..c.emu_config.clone() };
+    let second = kontakt_sim::Emulator::start(second).await.unwrap();
+    front.link.send_replace(Link::BlackHole);
+    let orphan = c.emu.place_call(&call("0505550061", &["1", "2"]));
+    within("the orphan's socket held", 5, front.holding(1)).await;
+    front.link.send_replace(Link::Up);
+
+    // Node A attaches and looks once; node B attaches (and looks) within the two seconds.
+    support::attach(&c.engine, &c.emu, NODE).await;
+    within("the first look at node A", 5, asked.wait_for(|a| a.iter().any(Asked::is_look)))
+        .await
+        .unwrap();
+    support::attach(&c.engine, &second, "kontakt-sim-2").await;
+    within(
+        "the orphan on node A adopted",
+        10,
+        asked.wait_for(|a| a.iter().any(|x| x.transfers() == Some(orphan.as_str()))),
+    )
+    .await
+    .unwrap();
+    let transfers =
+        asked.borrow().iter().filter(|x| x.transfers() == Some(orphan.as_str())).count();
+    assert_eq!(transfers, 1, "adopted once");
+}

@@ -206,7 +206,8 @@ async fn a_caller_left_in_the_socket_without_a_record_is_adopted_once_and_served
 async fn an_orphan_is_adopted_while_another_node_attaches_between_the_looks() {
     let (store, dir) = support::sqlite().await;
     let phones = support::phones(vec![("1001", answer_after(0.1))]);
-    let parts = Parts { store, dir, phones, supervisor: false, socket_proxy: true, attached: false };
+    let parts =
+        Parts { store, dir, phones, supervisor: false, socket_proxy: true, attached: false };
     let c = support::start(parts, |_| {}, |e| e.socket_resume = true).await;
     let front = c.socket_proxy.as_ref().unwrap();
     let mut asked = asked_of_the_switch(&c).await;

@@ -2489,11 +2489,7 @@ impl Engine {
             // Those records are looked at again soon rather than at the next minute's
             // round: the journal drains in seconds once the database answers. (While it
             // does not, the next look fails to read the records and stops there.)
-            let (tx, node) = (self.tx.clone(), node.to_owned());
-            tokio::spawn(async move {
-                tokio::time::sleep(JOURNAL_RECHECK).await;
-                let _ = tx.send(EngineEvent::ReconcileAgain { node });
-            });
+            self.reconcile_again(node, JOURNAL_RECHECK);
         }
         if closed + reattached + resumed + adopted + behind_journal > 0 {
             tracing::info!(
@@ -2506,6 +2502,15 @@ impl Engine {
                 "reconciled call records with FreeSWITCH"
             );
         }
+    }
+
+    /// A second look at `node` (`ReconcileAgain`) after `after`.
+    fn reconcile_again(&self, node: &str, after: Duration) {
+        let (tx, node) = (self.tx.clone(), node.to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = tx.send(EngineEvent::ReconcileAgain { node });
+        });
     }
 
     /// Callers waiting in the socket application that no record names: their socket went
@@ -2547,11 +2552,7 @@ impl Engine {
         // Only a first look schedules a second one; callers first seen in a second look
         // are adopted by the next round (the minute's, or another look's).
         if !recheck && !seen.is_empty() {
-            let (tx, node) = (self.tx.clone(), node.to_owned());
-            tokio::spawn(async move {
-                tokio::time::sleep(ORPHAN_RECHECK).await;
-                let _ = tx.send(EngineEvent::ReconcileAgain { node });
-            });
+            self.reconcile_again(node, ORPHAN_RECHECK);
         }
         if !seen.is_empty() {
             self.orphans_seen.insert(node.to_owned(), seen);

@@ -501,7 +501,22 @@ async fn parked(ctx: &mut Ctx, app: &str, arg: &str) -> End {
 async fn uuid_bridged(ctx: &mut Ctx, other: &str, pending: &mut VecDeque<ChanCmd>) -> End {
     let sim = ctx.sim.clone();
     let uuid = ctx.uuid.clone();
-    let Some(mut other_hangup) = hangup_rx(&sim, other) else { return End::Next };
+    // A transfer sent right after the bridge may already be waiting. FreeSWITCH acts on
+    // `uuid_transfer` in the api call itself, so it wins even when this task comes to the
+    // bridge only after the partner is gone (a blind transfer's `uuid_kill` of the
+    // operator's leg can overtake a caller still finishing its music).
+    while let Ok(c) = ctx.cmds.try_recv() {
+        pending.push_back(c);
+    }
+    let mut early = pending
+        .iter()
+        .position(|c| matches!(c, ChanCmd::Transfer { .. }))
+        .and_then(|i| pending.remove(i));
+    let unbridged = |early: Option<ChanCmd>| match early {
+        Some(ChanCmd::Transfer { dest }) => End::Transfer(dest),
+        _ => End::Next,
+    };
+    let Some(mut other_hangup) = hangup_rx(&sim, other) else { return unbridged(early) };
     // `uuid_bridge_on_soft_execute` fires a CHANNEL_EXECUTE of `uuid_bridge` for each leg
     // "that will change the data table from show channels": both show it while bridged.
     for (leg, peer) in [(uuid.as_str(), other), (other, uuid.as_str())] {
@@ -515,12 +530,9 @@ async fn uuid_bridged(ctx: &mut Ctx, other: &str, pending: &mut VecDeque<ChanCmd
         );
     }
     if !chan::bridge(&sim, &uuid, other) {
-        return End::Next;
+        return unbridged(early);
     }
     let mut h = ctx.hangup.clone();
-    // A transfer sent right after the bridge may already be waiting.
-    let early = pending.iter().position(|c| matches!(c, ChanCmd::Transfer { .. }));
-    let mut early = early.and_then(|i| pending.remove(i));
     let transfer = loop {
         if let Some(ChanCmd::Transfer { dest }) = early.take() {
             break Some(dest);

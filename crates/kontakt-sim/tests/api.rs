@@ -172,6 +172,41 @@ async fn a_uuid_bridge_partner_left_alone_by_a_transfer_hangs_up() {
     assert!(emu.wait_idle(T).await);
 }
 
+/// A blind transfer as Kontakt sends it: bridge, transfer of the caller, kill of the
+/// operator's leg, back to back while the caller is still busy with its music. FreeSWITCH
+/// acts on `uuid_transfer` in the api call, so the caller reaches the new extension even
+/// though the partner it was to be bridged to is gone before its own task gets there.
+#[tokio::test]
+async fn a_transfer_right_behind_the_bridge_wins_over_the_partner_s_hang_up() {
+    let (emu, mut c) = start().await;
+    let mut call = ScriptedCall::new("+3161234", "5000");
+    call.hangup_after_secs = Some(300.0);
+    let caller = emu.place_call(&call);
+    until_event_of(&mut c, "CHANNEL_PARK", &caller).await;
+    let leg = originate_park(&mut c, "user/1001").await;
+    assert_eq!(
+        api(&mut c, &format!("uuid_broadcast {caller} ivr/hold.wav aleg")).await,
+        "+OK Message sent\n"
+    );
+    until_event_of(&mut c, "PLAYBACK_START", &caller).await;
+    // One write: the emulator's connection runs all three before the caller's task wakes.
+    c.send(&format!(
+        "api uuid_bridge {caller} {leg}\n\napi uuid_transfer {caller} 9196\n\napi uuid_kill {leg}\n\n"
+    ))
+    .await;
+    until_event_of(&mut c, "CHANNEL_HANGUP", &leg).await;
+    loop {
+        let ev = until_event_of(&mut c, "CHANNEL_EXECUTE", &caller).await;
+        if ev.application() == Some("echo") {
+            assert_eq!(ev.destination_number(), Some("9196"));
+            break;
+        }
+    }
+    assert!(emu.channels().iter().any(|ch| ch.uuid == caller), "the caller was hung up");
+    api(&mut c, &format!("uuid_kill {caller}")).await;
+    assert!(emu.wait_idle(T).await);
+}
+
 #[tokio::test]
 async fn uuid_transfer_and_eavesdrop() {
     let (emu, mut c) = start().await;

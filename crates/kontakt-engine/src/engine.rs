@@ -24,6 +24,7 @@ use kontakt_switch::InboundClient;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::board::BoardMirror;
 use crate::config::{EngineConfig, OverflowTo};
 use crate::feed::*;
 use crate::journal::RecordWriter;
@@ -621,6 +622,8 @@ pub(crate) struct Engine {
     writer: RecordWriter,
     feed_ops: broadcast::Sender<Arc<OperatorMsg>>,
     feed_sup: broadcast::Sender<Arc<SupervisorMsg>>,
+    /// What the wall boards were last told (see board.rs).
+    board: BoardMirror,
     metrics: Arc<Metrics>,
     tx: mpsc::UnboundedSender<EngineEvent>,
     node_name: String,
@@ -854,6 +857,7 @@ pub fn start(setup: EngineSetup) -> Result<EngineHandle, crate::config::ConfigEr
         writer: setup.writer,
         feed_ops,
         feed_sup,
+        board: BoardMirror::default(),
         metrics,
         tx,
         node_name: setup.node_name,
@@ -963,11 +967,29 @@ impl Engine {
         }));
     }
 
-    fn publish_call(&self, uuid: &str) {
-        if let Some(c) = self.calls.get(uuid) {
-            let view = self.call_view(c);
-            let _ = self.feed_sup.send(Arc::new(SupervisorMsg::Call(view)));
+    fn publish_call(&mut self, uuid: &str) {
+        let Some(c) = self.calls.get(uuid) else { return };
+        let view = self.call_view(c);
+        if let Some(ev) = self.board.call(view) {
+            self.to_boards(ev);
         }
+    }
+
+    fn publish_agent(&mut self, agent: AgentId) {
+        let Some(o) = self.ops.get(&agent) else { return };
+        let view = self.agent_view(o);
+        if let Some(ev) = self.board.agent(view) {
+            self.to_boards(ev);
+        }
+    }
+
+    fn publish_call_gone(&mut self, uuid: &str) {
+        let ev = self.board.call_gone(uuid);
+        self.to_boards(ev);
+    }
+
+    fn to_boards(&self, event: SupervisorEvent) {
+        let _ = self.feed_sup.send(Arc::new(SupervisorMsg { at: Utc::now(), event }));
     }
 
     fn call_view(&self, c: &LiveCall) -> LiveCallView {
@@ -1015,12 +1037,12 @@ impl Engine {
     }
 
     fn publish_stats(&mut self) {
-        let snap = self.snapshot();
+        let stats = self.router.snapshot(self.now());
         let m = &self.metrics;
-        m.waiting_calls.store(snap.stats.overall.waiting as i64, Ordering::Relaxed);
+        m.waiting_calls.store(stats.overall.waiting as i64, Ordering::Relaxed);
         m.live_calls.store(self.calls.len() as i64, Ordering::Relaxed);
         m.service_level_permille.store(
-            snap.stats.overall.service_level.map_or(-1, |s| (s * 1000.0).round() as i64),
+            stats.overall.service_level.map_or(-1, |s| (s * 1000.0).round() as i64),
             Ordering::Relaxed,
         );
         let mut by_state = [0i64; 8];
@@ -1034,8 +1056,18 @@ impl Engine {
             !self.nodes_up.is_empty() && self.nodes_up.values().all(|u| *u),
             Ordering::Relaxed,
         );
-        if self.feed_sup.receiver_count() > 0 {
-            let _ = self.feed_sup.send(Arc::new(SupervisorMsg::Snapshot(Box::new(snap))));
+        self.sweep_board();
+        self.to_boards(SupervisorEvent::Stats { stats: Box::new(stats) });
+    }
+
+    /// The second look at every call and agent (board.rs). Also done before each snapshot:
+    /// the mirror must know what a board starting from that snapshot holds, or a later change
+    /// back to what the mirror last had would be dropped as a repeat.
+    fn sweep_board(&mut self) {
+        let calls: Vec<LiveCallView> = self.calls.values().map(|c| self.call_view(c)).collect();
+        let agents: Vec<AgentView> = self.ops.values().map(|o| self.agent_view(o)).collect();
+        for ev in self.board.sweep(calls, agents) {
+            self.to_boards(ev);
         }
     }
 
@@ -1453,6 +1485,7 @@ impl Engine {
                             o.wrap = Some((key.clone(), now));
                         }
                     }
+                    self.publish_agent(a);
                     if linked {
                         self.router.handle(
                             Input::WrapUpDone { agent: a, disposition: "linked".into() },
@@ -1484,7 +1517,7 @@ impl Engine {
                 self.legs.remove(&o.leg);
             }
         }
-        let _ = self.feed_sup.send(Arc::new(SupervisorMsg::CallGone { call: uuid.to_owned() }));
+        self.publish_call_gone(uuid);
     }
 
     fn leg_result(
@@ -1776,6 +1809,7 @@ impl Engine {
                 if let Some(o) = self.ops.get_mut(&agent) {
                     o.call = Some(uuid.clone());
                 }
+                self.publish_agent(agent);
                 // The screen-pop goes out before the phone rings.
                 if let Some(o) = self.ops.get_mut(&agent) {
                     o.pop = Some(Arc::new(pop.clone()));
@@ -1849,6 +1883,7 @@ impl Engine {
                 if let Some(o) = self.ops.get_mut(&agent) {
                     o.call = None;
                 }
+                self.publish_agent(agent);
                 self.step(
                     &uuid,
                     "offer_cancelled",
@@ -1959,6 +1994,7 @@ impl Engine {
                             let key = c.key.clone();
                             self.update(&key, CallUpdate { queue: name, ..Default::default() });
                         }
+                        self.publish_call(&uuid);
                     }
                     OverflowAction::Callback => self.becomes_callback(&uuid),
                     OverflowAction::Message(prompt) => {
@@ -1977,13 +2013,11 @@ impl Engine {
                 o.state = state;
                 o.reason = reason.clone();
                 o.since = Utc::now();
-                let Some(o) = self.ops.get(&agent) else { return };
-                let view = self.agent_view(o);
                 self.to_operator(
                     agent,
                     OperatorEvent::State { state: state.name().into(), reason },
                 );
-                let _ = self.feed_sup.send(Arc::new(SupervisorMsg::Agent(view)));
+                self.publish_agent(agent);
             }
             Output::QueueLog(_) => {}
         }
@@ -2217,7 +2251,7 @@ impl Engine {
         {
             self.by_acd.remove(&acd);
         }
-        let _ = self.feed_sup.send(Arc::new(SupervisorMsg::CallGone { call: uuid.to_owned() }));
+        self.publish_call_gone(uuid);
     }
 
     /// The control connection of a node; with a single node, that one.
@@ -2660,6 +2694,7 @@ impl Engine {
         if let Some(o) = self.ops.get_mut(&agent) {
             o.call = Some(uuid.clone());
         }
+        self.publish_agent(agent);
         let user = self.ops.get(&agent).map(|o| o.b.user_id);
         self.step(&uuid, "resumed", serde_json::json!({"agent": user, "leg": leg}));
         self.set_phase(&uuid, Phase::Talking);
@@ -2843,6 +2878,7 @@ impl Engine {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.queue = Some(queue.clone());
                 }
+                self.publish_call(&call);
                 self.step(&call, "moved", serde_json::json!({"queue": queue}));
                 Ok(r)
             }
@@ -2855,6 +2891,7 @@ impl Engine {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.priority = priority;
                 }
+                self.publish_call(&call);
                 self.step(&call, "priority", serde_json::json!({"priority": priority}));
                 Ok(r)
             }
@@ -2878,7 +2915,10 @@ impl Engine {
                     pop,
                 })))
             }
-            Command::Snapshot => Ok(Reply::Snapshot(Box::new(self.snapshot()))),
+            Command::Snapshot => {
+                self.sweep_board();
+                Ok(Reply::Snapshot(Box::new(self.snapshot())))
+            }
         }
     }
 
@@ -2930,6 +2970,7 @@ impl Engine {
         {
             o.wrap = None;
         }
+        self.publish_agent(a);
         self.router.handle(Input::WrapUpDone { agent: a, disposition: "linked".into() }, now);
         self.to_operator(a, OperatorEvent::Linked { call: call.to_owned(), link });
         Ok(Reply::Done)

@@ -167,11 +167,24 @@ pub struct SupervisorSnapshot {
     pub queue_names: Vec<String>,
 }
 
+/// One message of the wall boards' feed, stamped when the engine published it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SupervisorMsg {
+    pub at: DateTime<Utc>,
+    pub event: SupervisorEvent,
+}
+
+/// What the wall boards are told between snapshots. Agents and calls are told when they
+/// change (each message sets the whole view of one thing); only the statistics are sent
+/// periodically, because they move with time. The full state goes out only in the snapshot
+/// a connection starts from (`Command::Snapshot`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum SupervisorMsg {
-    /// Sent every 0.9 s (`SNAPSHOT_EVERY`) and on request.
-    Snapshot(Box<SupervisorSnapshot>),
+pub enum SupervisorEvent {
+    /// Every 0.9 s (`SNAPSHOT_EVERY`): the router's queue and agent statistics.
+    Stats {
+        stats: Box<StatsSnapshot>,
+    },
     Agent(AgentView),
     Call(LiveCallView),
     CallGone {

@@ -1,5 +1,6 @@
 //! The running contact center. See ARCHITECTURE.md, "kontakt-engine".
 
+mod board;
 mod call;
 mod caller;
 pub mod cdr;

@@ -118,7 +118,7 @@ export class FeedClient {
 
   receive(msg) {
     const d = msg.data || {};
-    if (msg.type === 'snapshot' && d.reason !== 'periodic') {
+    if (msg.type === 'snapshot') {
       // A fresh start: connect, stream_changed, resume_unavailable, overflow.
       if (d.stream) this.stream = d.stream;
       this.seq = msg.seq;
@@ -138,12 +138,7 @@ export class FeedClient {
       if (this.ws) this.ws.close(4000, 'gap');
     } else {
       this.seq = msg.seq;
-      if (msg.type === 'snapshot') {
-        this.stats.snapshots += 1;
-        this.onSnapshot(d, d.reason);
-      } else {
-        this.onMessage(msg);
-      }
+      this.onMessage(msg);
     }
     this.status(this.ws ? 'live' : 'offline');
   }

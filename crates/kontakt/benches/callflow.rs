@@ -30,14 +30,13 @@
 //!   publishes the screen-pop (`Engine::to_operator`). The few microseconds between the
 //!   decision and that stamp are the engine's own "offer → published" histogram, printed
 //!   beside it. Both processes run on one machine, so they read one clock.
-//! - wall board delivery: a periodic `snapshot` frame's receipt minus its `at` (when the
-//!   engine built it); an `agent` or `call` frame's receipt minus its `since`, which the
-//!   engine sets to the current time immediately before publishing it (an agent's state
-//!   changing; a call starting or changing phase — the only places these are published).
+//! - wall board delivery: a periodic `stats` frame's receipt minus its `at` (when the
+//!   engine built it); an `agent` or `call` frame's receipt minus its `at`, which the engine
+//!   stamps when it publishes the change.
 //! - wall board staleness: every 100 ms, for every supervisor client, now minus the `at` of
-//!   the newest snapshot that client holds. Snapshots come once a second, so this is the
-//!   one-second period plus how late the snapshot is; the events in between keep the board
-//!   current (their delivery is the previous item).
+//!   the newest `stats` that client holds (the snapshot's on connecting). Statistics come
+//!   every 0.9 s, so this is that period plus how late they are; the events in between keep
+//!   the board current (their delivery is the previous item).
 //! - sequence gaps and `overflow` snapshots (messages the server dropped for a slow client).
 //!
 //! The server's memory per connection is its VmRSS with the clients connected minus before
@@ -280,17 +279,17 @@ struct ClientReport {
     screen_pop: Summary,
     /// Every desk message: its `at` → read by the client.
     desk_message: Summary,
-    /// Periodic wall board snapshot: its `at` → read by the supervisor's client.
-    wallboard_snapshot: Summary,
-    /// Wall board `agent` and `call` messages: their `since` → read by the client.
+    /// Periodic wall board statistics: their `at` → read by the supervisor's client.
+    wallboard_stats: Summary,
+    /// Wall board `agent` and `call` messages: their `at` → read by the client.
     wallboard_event: Summary,
-    /// Sampled every 100 ms per supervisor client: age of the newest snapshot it holds.
+    /// Sampled every 100 ms per supervisor client: age of the newest statistics it holds.
     wallboard_staleness: Summary,
-    /// Age of a supervisor client's newest snapshot when the next one replaces it: the
+    /// Age of a supervisor client's newest statistics when the next replace them: the
     /// peaks of the staleness saw-tooth, exact.
     wallboard_staleness_peak: Summary,
-    /// Time between two snapshots read by the same supervisor client.
-    wallboard_snapshot_gap: Summary,
+    /// Time between two `stats` messages read by the same supervisor client.
+    wallboard_stats_gap: Summary,
     messages: u64,
     bytes: u64,
     overflow_snapshots: u64,
@@ -311,11 +310,11 @@ struct ClientStats {
     measuring: AtomicBool,
     screen_pop: Mutex<Lat>,
     desk_message: Mutex<Lat>,
-    wallboard_snapshot: Mutex<Lat>,
+    wallboard_stats: Mutex<Lat>,
     wallboard_event: Mutex<Lat>,
     wallboard_staleness: Mutex<Lat>,
     wallboard_staleness_peak: Mutex<Lat>,
-    wallboard_snapshot_gap: Mutex<Lat>,
+    wallboard_stats_gap: Mutex<Lat>,
     messages: AtomicU64,
     bytes: AtomicU64,
     overflow_snapshots: AtomicU64,
@@ -343,12 +342,12 @@ impl ClientStats {
     }
 }
 
-/// Checks a stream's sequence numbers: a snapshot other than the periodic one restarts it.
+/// Checks a stream's sequence numbers: a snapshot restarts it.
 struct SeqCheck(Option<u64>);
 
 impl SeqCheck {
     fn check(&mut self, stats: &ClientStats, kind: &str, reason: Option<&str>, seq: u64) {
-        let restart = matches!(kind, "snapshot" | "resumed") && reason != Some("periodic");
+        let restart = matches!(kind, "snapshot" | "resumed");
         if restart {
             if reason == Some("overflow") {
                 stats.overflow_snapshots.fetch_add(1, Ordering::Relaxed);
@@ -377,8 +376,6 @@ struct FrameData<'a> {
     #[serde(borrow, default)]
     at: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    since: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     reason: Option<Cow<'a, str>>,
 }
 
@@ -392,7 +389,8 @@ async fn supervisor_client(
     use tokio_tungstenite::tungstenite::Message;
     let mut ws = simops::connect_feed(addr, &token, Some("wallboard")).await?;
     let mut seq = SeqCheck(None);
-    let mut last_snapshot: Option<DateTime<Utc>> = None;
+    let mut last_stats: Option<DateTime<Utc>> = None;
+    let mut connected = false;
     while let Some(msg) = ws.next().await {
         let received = Utc::now();
         let text = match msg? {
@@ -405,33 +403,32 @@ async fn supervisor_client(
         let f: Frame<'_> = serde_json::from_str(text.as_str())?;
         let reason = f.data.reason.as_deref();
         seq.check(&stats, &f.kind, reason, f.seq);
+        let at = f.data.at.as_deref();
         match f.kind.as_ref() {
-            "snapshot" => {
+            "snapshot" | "stats" => {
                 let held = newest.load(Ordering::Relaxed);
                 if held > 0 && stats.measuring.load(Ordering::Relaxed) {
                     let age = received.timestamp_micros() - held;
                     stats.wallboard_staleness_peak.lock().unwrap().observe(age.max(0) as u64);
                 }
-                if let Some(at) = f.data.at.as_deref().and_then(|s| s.parse::<DateTime<Utc>>().ok())
-                {
+                if let Some(at) = at.and_then(|s| s.parse::<DateTime<Utc>>().ok()) {
                     newest.store(at.timestamp_micros(), Ordering::Relaxed);
                 }
-                if reason == Some("periodic") {
-                    stats.observe(&stats.wallboard_snapshot, received, f.data.at.as_deref());
-                    if let Some(prev) = last_snapshot
+                if f.kind == "stats" {
+                    stats.observe(&stats.wallboard_stats, received, at);
+                    if let Some(prev) = last_stats
                         && stats.measuring.load(Ordering::Relaxed)
                     {
                         let us = (received - prev).num_microseconds().unwrap_or(0).max(0);
-                        stats.wallboard_snapshot_gap.lock().unwrap().observe(us as u64);
+                        stats.wallboard_stats_gap.lock().unwrap().observe(us as u64);
                     }
-                } else if last_snapshot.is_none() {
+                    last_stats = Some(received);
+                } else if !connected {
+                    connected = true;
                     stats.supervisors_connected.fetch_add(1, Ordering::Relaxed);
                 }
-                last_snapshot = Some(received);
             }
-            "agent" | "call" => {
-                stats.observe(&stats.wallboard_event, received, f.data.since.as_deref());
-            }
+            "agent" | "call" => stats.observe(&stats.wallboard_event, received, at),
             _ => {}
         }
     }
@@ -561,11 +558,11 @@ fn clients_main() {
                         supervisors_connected: stats.supervisors_connected.load(Ordering::Relaxed),
                         screen_pop: sum(&stats.screen_pop),
                         desk_message: sum(&stats.desk_message),
-                        wallboard_snapshot: sum(&stats.wallboard_snapshot),
+                        wallboard_stats: sum(&stats.wallboard_stats),
                         wallboard_event: sum(&stats.wallboard_event),
                         wallboard_staleness: sum(&stats.wallboard_staleness),
                         wallboard_staleness_peak: sum(&stats.wallboard_staleness_peak),
-                        wallboard_snapshot_gap: sum(&stats.wallboard_snapshot_gap),
+                        wallboard_stats_gap: sum(&stats.wallboard_stats_gap),
                         messages: load(&stats.messages),
                         bytes: load(&stats.bytes),
                         overflow_snapshots: load(&stats.overflow_snapshots),
@@ -1060,11 +1057,11 @@ async fn bench(a: Args) {
         println!("{}", b_written.line("(b) offer → screen-pop written (server)"));
         println!("{}", r.screen_pop.line("(b) offer → screen-pop received (client)"));
         println!("{}", r.desk_message.line("    desk message at → received"));
-        println!("{}", r.wallboard_snapshot.line("(c) wall board snapshot at → received"));
-        println!("{}", r.wallboard_event.line("(c) wall board agent/call since → received"));
-        println!("{}", r.wallboard_staleness.line("(c) newest snapshot's age (every 100 ms)"));
-        println!("{}", r.wallboard_staleness_peak.line("(c) newest snapshot's age when replaced"));
-        println!("{}", r.wallboard_snapshot_gap.line("    time between snapshots"));
+        println!("{}", r.wallboard_stats.line("(c) wall board stats at → received"));
+        println!("{}", r.wallboard_event.line("(c) wall board agent/call at → received"));
+        println!("{}", r.wallboard_staleness.line("(c) newest stats' age (every 100 ms)"));
+        println!("{}", r.wallboard_staleness_peak.line("(c) newest stats' age when replaced"));
+        println!("{}", r.wallboard_stats_gap.line("    time between stats"));
         println!(
             "  websocket            {} operators + {} wall boards connected; {} messages, {:.1} MiB; {} overflow snapshots, {} sequence gaps, {} client errors, {} HTTP requests failed and retried, {} negative",
             r.operators_connected,

@@ -352,17 +352,9 @@ pub(crate) fn operator_payload(m: &OperatorMsg) -> Payload {
 }
 
 pub(crate) fn supervisor_payload(m: &SupervisorMsg) -> Payload {
-    let (kind, mut data) = split_tagged(serde_json::to_value(m));
-    let at = match m {
-        SupervisorMsg::Snapshot(s) => {
-            data.insert("reason".into(), Value::String("periodic".into()));
-            s.at
-        }
-        SupervisorMsg::Agent(_) | SupervisorMsg::Call(_) | SupervisorMsg::CallGone { .. } => {
-            Utc::now()
-        }
-    };
-    Payload { kind, data: Value::Object(data).to_string(), at, pop: None }
+    let (kind, mut data) = split_tagged(serde_json::to_value(&m.event));
+    data.insert("at".into(), serde_json::to_value(m.at).unwrap_or(Value::Null));
+    Payload { kind, data: Value::Object(data).to_string(), at: m.at, pop: None }
 }
 
 #[cfg(test)]
@@ -370,7 +362,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use kontakt_engine::feed::AgentView;
+    use kontakt_engine::feed::{AgentView, SupervisorEvent};
 
     fn state_msg(user: Id, state: &str) -> Arc<OperatorMsg> {
         Arc::new(OperatorMsg {
@@ -381,14 +373,17 @@ mod tests {
     }
 
     fn agent_msg(user: Id) -> Arc<SupervisorMsg> {
-        Arc::new(SupervisorMsg::Agent(AgentView {
-            user_id: user,
-            username: format!("op{user}"),
-            state: "ready".into(),
-            reason: None,
-            since: Utc::now(),
-            call: None,
-        }))
+        Arc::new(SupervisorMsg {
+            at: Utc::now(),
+            event: SupervisorEvent::Agent(AgentView {
+                user_id: user,
+                username: format!("op{user}"),
+                state: "ready".into(),
+                reason: None,
+                since: Utc::now(),
+                call: None,
+            }),
+        })
     }
 
     struct Fixture {
@@ -524,7 +519,12 @@ mod tests {
         assert_eq!(data["state"], "paused");
         assert!(data.get("type").is_none());
         assert_eq!(data["at"], serde_json::to_value(m.at).unwrap());
-        let p = supervisor_payload(&SupervisorMsg::CallGone { call: "u-1".into() });
-        assert_eq!((p.kind.as_str(), p.data.as_str()), ("call_gone", r#"{"call":"u-1"}"#));
+        let at = DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+        let gone = SupervisorMsg { at, event: SupervisorEvent::CallGone { call: "u-1".into() } };
+        let p = supervisor_payload(&gone);
+        assert_eq!(
+            (p.kind.as_str(), p.data.as_str()),
+            ("call_gone", r#"{"at":"2026-05-28T20:26:40Z","call":"u-1"}"#)
+        );
     }
 }

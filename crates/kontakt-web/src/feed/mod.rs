@@ -159,15 +159,17 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use chrono::Utc;
-    use kontakt_engine::feed::{AgentView, LiveCallView, SupervisorMsg, SupervisorSnapshot};
+    use kontakt_engine::feed::{
+        AgentView, LiveCallView, SupervisorEvent, SupervisorMsg, SupervisorSnapshot,
+    };
 
     use super::*;
 
     /// The wall board has one shape: GET /api/v1/wallboard and the feed's first snapshot
-    /// (`WallboardDto`) and the engine's periodic snapshot (relayed as the engine serialises
-    /// it) carry the same fields.
+    /// (`WallboardDto`) hold the same statistics, agents and calls as the feed's `stats`,
+    /// `agent` and `call` messages (relayed as the engine serialises them, plus `at`).
     #[test]
-    fn the_wallboard_dto_is_the_periodic_snapshot() {
+    fn the_wallboard_dto_and_the_feed_messages_have_one_shape() {
         let router =
             kontakt_acd::Router::new(kontakt_acd::RouterConfig::default(), kontakt_acd::Millis(0))
                 .unwrap();
@@ -198,10 +200,18 @@ mod tests {
             queue_names: vec!["general".into()],
         };
         let dto = serde_json::to_value(WallboardDto::from(snap.clone())).unwrap();
-        let periodic = hub::supervisor_payload(&SupervisorMsg::Snapshot(Box::new(snap)));
-        let mut periodic: Value = serde_json::from_str(&periodic.data).unwrap();
-        assert_eq!(periodic["reason"], "periodic");
-        periodic.as_object_mut().unwrap().remove("reason");
-        assert_eq!(dto, periodic);
+        let relayed = |event: SupervisorEvent| {
+            let p = hub::supervisor_payload(&SupervisorMsg { at, event });
+            let mut data: Value = serde_json::from_str(&p.data).unwrap();
+            assert_eq!(data["at"], serde_json::to_value(at).unwrap());
+            data.as_object_mut().unwrap().remove("at");
+            (p.kind, data)
+        };
+        let (kind, stats) = relayed(SupervisorEvent::Stats { stats: Box::new(snap.stats) });
+        assert_eq!((kind.as_str(), &stats["stats"]), ("stats", &dto["stats"]));
+        let (kind, agent) = relayed(SupervisorEvent::Agent(snap.agents[0].clone()));
+        assert_eq!((kind.as_str(), &agent), ("agent", &dto["agents"][0]));
+        let (kind, call) = relayed(SupervisorEvent::Call(snap.calls[0].clone()));
+        assert_eq!((kind.as_str(), &call), ("call", &dto["calls"][0]));
     }
 }

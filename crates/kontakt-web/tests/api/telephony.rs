@@ -390,9 +390,10 @@ async fn a_call_from_screen_pop_to_a_linked_appeal(env: &Env) {
             && m["data"]["agent"] == a_id),
         "no call message for {uuid}"
     );
-    // And a periodic snapshot (every second) with the agents.
-    let periodic = fs.until("snapshot", |d| d["reason"] == "periodic").await;
-    assert_eq!(periodic["data"]["agents"].as_array().unwrap().len(), 2);
+    // And the statistics (every 0.9 s), which count the answered call and both agents.
+    let stats = fs.until("stats", |d| d["stats"]["overall"]["counters"]["answered"] == 1).await;
+    assert_eq!(stats["data"]["stats"]["agents"].as_array().unwrap().len(), 2, "{stats}");
+    assert!(stats["data"]["at"].is_string(), "{stats}");
 
     // In wrap-up A cannot become ready before linking.
     let r =
@@ -613,13 +614,9 @@ async fn supervisors_and_operators_act_on_live_calls(env: &Env) {
     http(c.addr, "POST", &format!("{calls}/priority"), Some(&sup), Some(json!({"priority": 9})))
         .await
         .expect(204);
-    // The board shows it (in the next periodic snapshot).
-    fs.until("snapshot", |d| {
-        d["calls"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x["call"] == uuid.as_str() && x["queue"] == "emergency" && x["priority"] == 9)
+    // The board is told at once.
+    fs.until("call", |d| {
+        d["call"] == uuid.as_str() && d["queue"] == "emergency" && d["priority"] == 9
     })
     .await;
     // Listening in needs a conversation.

@@ -1386,14 +1386,18 @@ impl Engine {
         c.cmds = None;
         let (node, phase) = (c.key.node.clone(), c.phase);
         self.step(uuid, "socket_lost", serde_json::json!({"phase": phase.name()}));
-        if phase != Phase::Talking
-            && let Some(addr) = &self.outbound_addr
-        {
-            self.switch_api(
-                &node,
-                format!("uuid_transfer {uuid} 'socket:{addr} async full' inline"),
-            );
+        if phase != Phase::Talking {
+            self.reattach(&node, uuid);
         }
+    }
+
+    /// Brings a live channel (back) onto our outbound socket: FreeSWITCH runs the `socket`
+    /// application inline, without its dialplan, and a new call task starts for it. False
+    /// when this Kontakt has no outbound address to give.
+    fn reattach(&self, node: &str, uuid: &str) -> bool {
+        let Some(addr) = &self.outbound_addr else { return false };
+        self.switch_api(node, format!("uuid_transfer {uuid} 'socket:{addr} async full' inline"));
+        true
     }
 
     /// The caller's channel hung up.
@@ -2416,13 +2420,8 @@ impl Engine {
         for (uuid, up, phase) in detached {
             if !up {
                 self.caller_gone(&uuid, "LOST_WHILE_DETACHED");
-            } else if phase != Phase::Talking
-                && let Some(addr) = self.outbound_addr.clone()
-            {
-                self.switch_api(
-                    node,
-                    format!("uuid_transfer {uuid} 'socket:{addr} async full' inline"),
-                );
+            } else if phase != Phase::Talking {
+                self.reattach(node, &uuid);
             }
         }
         let mut closed = 0;
@@ -2446,15 +2445,8 @@ impl Engine {
                         | "play_and_get_digits"
                 );
                 if r.started_at < self.started_at && waiting {
-                    if let Some(addr) = self.outbound_addr.clone() {
+                    if self.reattach(node, &r.key.uuid) {
                         reattached += 1;
-                        self.switch_api(
-                            node,
-                            format!(
-                                "uuid_transfer {} 'socket:{addr} async full' inline",
-                                r.key.uuid
-                            ),
-                        );
                         // A caller who hangs up before the socket arrives is closed by
                         // that hang-up, not a minute later by the next round.
                         self.noted_outside.insert(
@@ -2567,12 +2559,8 @@ impl Engine {
             // looks: a caller being taken right now has its record well within that.
             match before.get(uuid) {
                 Some(first) if first.elapsed() >= ORPHAN_RECHECK => {
-                    if let Some(addr) = &self.outbound_addr {
+                    if self.reattach(node, uuid) {
                         adopted += 1;
-                        self.switch_api(
-                            node,
-                            format!("uuid_transfer {uuid} 'socket:{addr} async full' inline"),
-                        );
                     }
                 }
                 Some(first) => {

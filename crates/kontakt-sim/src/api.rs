@@ -102,21 +102,22 @@ async fn run(sim: &Sim, cmd: &str, args: &str, deferred: &mut Option<(String, Ch
             format!("+OK {y}\n")
         }
         "uuid_transfer" => {
-            let parts: Vec<&str> = args.split_whitespace().collect();
-            let uuid = parts.first().copied().unwrap_or_default();
-            let dest = parts.iter().skip(1).find(|p| !p.starts_with('-')).copied();
-            match dest {
-                Some(d) if chan::send_cmd(sim, uuid, ChanCmd::Transfer { dest: d.to_owned() }) => {
-                    // The transfer flag makes the channel not ready: a playback running now
-                    // stops at once (switch_channel_ready), the transfer does not wait for it.
-                    chan::break_playback(sim, uuid);
-                    "+OK\n".into()
-                }
-                Some(_) => "-ERR No such channel!\n".into(),
-                None => {
-                    "-USAGE: <uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]\n".into()
-                }
+            let parts = crate::core::split_quoted(args);
+            let uuid = parts.first().cloned().unwrap_or_default();
+            // (-bleg / -both name the other leg; the emulator's transfers are of the leg named)
+            let rest: Vec<String> =
+                parts.into_iter().skip(1).skip_while(|p| p.starts_with('-')).collect();
+            let Some(dest) = crate::core::Dest::parse(&rest) else {
+                return "-USAGE: <uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]\n"
+                    .into();
+            };
+            if !chan::send_cmd(sim, &uuid, ChanCmd::Transfer { dest }) {
+                return "-ERR No such channel!\n".into();
             }
+            // The transfer flag makes the channel not ready: a playback running now stops at
+            // once (switch_channel_ready), the transfer does not wait for it.
+            chan::break_playback(sim, &uuid);
+            "+OK\n".into()
         }
         "uuid_hold" => {
             let mut a = args.split_whitespace().peekable();

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::chan::{self, ChannelIo, NewChannel};
 use crate::config::EndpointBehaviour;
-use crate::core::{ChanCmd, Direction, Sim};
+use crate::core::{ChanCmd, Dest, Direction, Sim};
 
 /// What the simulated caller does (one instance per incoming call).
 #[derive(Debug, Clone, Default)]
@@ -42,8 +42,8 @@ pub(crate) struct Ctx {
 enum End {
     /// Continue with the next application.
     Next,
-    /// Transferred: run the dialplan of this destination.
-    Transfer(String),
+    /// Transferred: run the dialplan of this destination (or its inline applications).
+    Transfer(Dest),
 }
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -135,10 +135,7 @@ pub(crate) fn spawn_driver(
             }
             match run_app(&mut ctx, app, arg, None).await {
                 End::Next => {}
-                End::Transfer(dest) => {
-                    transfer_routing(&ctx.sim, &ctx.uuid, &dest);
-                    queue = dialplan(&ctx.sim, &ctx.uuid, &dest).into();
-                }
+                End::Transfer(dest) => queue = transferred(&ctx.sim, &ctx.uuid, &dest).into(),
             }
         }
         if !ctx.hungup() {
@@ -160,16 +157,20 @@ fn finish(ctx: &mut Ctx) {
     chan::teardown(&ctx.sim, &ctx.uuid);
 }
 
-fn transfer_routing(sim: &Sim, uuid: &str, dest: &str) {
+/// A transfer: the channel routes again, to the destination's dialplan or straight to its
+/// inline applications (which skip the dialplan, its preamble included). Returns what the
+/// channel runs next.
+fn transferred(sim: &Sim, uuid: &str, dest: &Dest) -> Vec<(String, String)> {
     {
         let mut c = sim.lock();
         chan::with(&mut c, uuid, |ch| {
-            ch.dest = dest.to_owned();
+            ch.dest = dest.exten.clone();
             ch.transfer_us = crate::core::now_us();
         });
     }
     chan::set_state(sim, uuid, "CS_ROUTING");
     chan::set_state(sim, uuid, "CS_EXECUTE");
+    if dest.inline { dest.inline_apps() } else { dialplan(sim, uuid, &dest.exten) }
 }
 
 fn run_app(ctx: &mut Ctx, app: String, arg: String, event_uuid: Option<String>) -> BoxFut<'_, End> {
@@ -246,8 +247,9 @@ fn run_app(ctx: &mut Ctx, app: String, arg: String, event_uuid: Option<String>) 
                 ctx.response()
             }
             "transfer" => {
-                let dest = arg.split_whitespace().next().unwrap_or_default().to_owned();
-                end = End::Transfer(dest);
+                if let Some(dest) = Dest::parse(&crate::core::split_quoted(&arg)) {
+                    end = End::Transfer(dest);
+                }
                 "_none_".into()
             }
             _ => "_none_".into(),
@@ -796,8 +798,7 @@ fn spawn_leg_driver(sim: Sim, io: ChannelIo, digits: Arc<Mutex<VecDeque<String>>
                         if let End::Transfer(d) =
                             run_app(&mut ctx, app, arg, first_uuid.take()).await
                         {
-                            transfer_routing(&ctx.sim, &ctx.uuid, &d);
-                            next = dialplan(&ctx.sim, &ctx.uuid, &d).into();
+                            next = transferred(&ctx.sim, &ctx.uuid, &d).into();
                         }
                     }
                     let bridged = ctx.bridge.borrow().is_some();

@@ -114,8 +114,71 @@ pub enum Direction {
 pub(crate) enum ChanCmd {
     Execute { app: String, arg: String, event_uuid: Option<String> },
     Bridge { other: String, initiator: bool },
-    Transfer { dest: String },
+    Transfer { dest: Dest },
     Broadcast { path: String },
+}
+
+/// Where a transfer sends a channel: an extension of the XML dialplan, or (`inline`) the
+/// applications themselves, `app:arg[,app:arg…]` (`uuid_transfer <uuid> 'socket:… async
+/// full' inline`, how Kontakt pulls a call back onto its socket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Dest {
+    /// The new destination number: the extension, or the inline applications' text, which
+    /// FreeSWITCH also takes as the destination number.
+    pub(crate) exten: String,
+    pub(crate) inline: bool,
+}
+
+impl Dest {
+    /// `<exten> [<dialplan>] [<context>]`, with single quotes grouping words as
+    /// FreeSWITCH's api argument parser does. None without an extension.
+    pub(crate) fn parse(args: &[String]) -> Option<Dest> {
+        let exten = args.first()?.clone();
+        let inline = args.get(1).is_some_and(|d| d.eq_ignore_ascii_case("inline"));
+        Some(Dest { exten, inline })
+    }
+
+    /// The applications an inline destination runs, in order.
+    pub(crate) fn inline_apps(&self) -> Vec<(String, String)> {
+        self.exten
+            .split(',')
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| match a.split_once(':') {
+                Some((app, arg)) => (app.trim().to_owned(), arg.to_owned()),
+                None => (a.trim().to_owned(), String::new()),
+            })
+            .collect()
+    }
+}
+
+/// Splits an api command's arguments at spaces, keeping 'single-quoted words' together
+/// (without their quotes), as `switch_separate_string` does.
+pub(crate) fn split_quoted(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut any) = (false, false);
+    for c in s.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        out.push(cur);
+    }
+    out
 }
 
 /// A channel as the core sees it.
@@ -772,5 +835,37 @@ pub(crate) fn calling(name: &str) -> (&'static str, &'static str, u32) {
         "RECORD_START" => ("switch_ivr_async.c", "record_callback", 1216),
         "RECORD_STOP" => ("switch_ivr_async.c", "record_callback", 1400),
         _ => ("switch_event.c", "switch_event_fire_detailed", 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_group_words_and_vanish() {
+        assert_eq!(
+            split_quoted("u1 'socket:127.0.0.1:8040 async full'  inline"),
+            ["u1", "socket:127.0.0.1:8040 async full", "inline"]
+        );
+        assert_eq!(split_quoted("u1 ''"), ["u1", ""]);
+        assert!(split_quoted("   ").is_empty());
+    }
+
+    #[test]
+    fn an_inline_destination_lists_its_applications() {
+        let words = split_quoted("'set:a=b,socket:127.0.0.1:8040 async full' inline");
+        let d = Dest::parse(&words).unwrap_or_else(|| panic!("no destination"));
+        assert!(d.inline);
+        assert_eq!(
+            d.inline_apps(),
+            [
+                ("set".to_owned(), "a=b".to_owned()),
+                ("socket".to_owned(), "127.0.0.1:8040 async full".to_owned())
+            ]
+        );
+        let xml = Dest::parse(&split_quoted("dispatch_water XML kontakt_outbound"));
+        assert_eq!(xml, Some(Dest { exten: "dispatch_water".into(), inline: false }));
+        assert_eq!(Dest::parse(&[]), None);
     }
 }

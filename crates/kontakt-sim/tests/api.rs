@@ -207,6 +207,33 @@ async fn a_transfer_right_behind_the_bridge_wins_over_the_partner_s_hang_up() {
     assert!(emu.wait_idle(T).await);
 }
 
+/// How Kontakt pulls a call back onto its socket: an inline transfer runs the `socket`
+/// application at the address given, without the dialplan, and (as in FreeSWITCH) the
+/// inline text becomes the destination number.
+#[tokio::test]
+async fn an_inline_transfer_runs_the_socket_application_at_the_address_given() {
+    let (emu, mut c) = start().await;
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut call = ScriptedCall::new("+3161234", "5000");
+    call.hangup_after_secs = Some(300.0);
+    let caller = emu.place_call(&call);
+    until_event_of(&mut c, "CHANNEL_PARK", &caller).await;
+    let r = api(&mut c, &format!("uuid_transfer {caller} 'socket:{addr} async full' inline")).await;
+    assert_eq!(r, "+OK\n");
+    let (s, _) = tokio::time::timeout(T, server.accept()).await.unwrap().unwrap();
+    let mut app = Client::from_stream(s);
+    let data = app.cmd("connect\n\n").await;
+    assert_eq!(data.header("Unique-ID"), Some(caller.as_str()));
+    let inline = format!("socket:{addr} async full");
+    assert_eq!(data.header("Channel-Destination-Number"), Some(inline.as_str()));
+    assert_eq!(data.header("variable_current_application"), Some("socket"));
+    // No word of the usage for a transfer without a destination.
+    assert!(api(&mut c, &format!("uuid_transfer {caller}")).await.starts_with("-USAGE"));
+    api(&mut c, &format!("uuid_kill {caller}")).await;
+    assert!(emu.wait_idle(T).await);
+}
+
 #[tokio::test]
 async fn uuid_transfer_and_eavesdrop() {
     let (emu, mut c) = start().await;

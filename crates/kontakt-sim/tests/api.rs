@@ -57,6 +57,25 @@ async fn originate_park(c: &mut Client, ep: &str) -> String {
     }
 }
 
+/// An incoming call (five minutes long) parked, as without an outbound socket.
+async fn parked_caller(emu: &EmulatorHandle, c: &mut Client) -> String {
+    let mut call = ScriptedCall::new("+3161234", "5000");
+    call.hangup_after_secs = Some(300.0);
+    let caller = emu.place_call(&call);
+    until_event_of(c, "CHANNEL_PARK", &caller).await;
+    caller
+}
+
+/// The channel's next CHANNEL_EXECUTE of `app`.
+async fn until_app(c: &mut Client, uuid: &str, app: &str) -> kontakt_esl::Event {
+    loop {
+        let ev = until_event_of(c, "CHANNEL_EXECUTE", uuid).await;
+        if ev.application() == Some(app) {
+            return ev;
+        }
+    }
+}
+
 async fn until_event_of(c: &mut Client, name: &str, uuid: &str) -> kontakt_esl::Event {
     loop {
         let ev = c.until_event(name).await;
@@ -143,10 +162,7 @@ async fn uuid_bridge_two_parked_legs() {
 #[tokio::test]
 async fn a_uuid_bridge_partner_left_alone_by_a_transfer_hangs_up() {
     let (emu, mut c) = start().await;
-    let mut call = ScriptedCall::new("+3161234", "5000");
-    call.hangup_after_secs = Some(300.0);
-    let caller = emu.place_call(&call);
-    until_event_of(&mut c, "CHANNEL_PARK", &caller).await;
+    let caller = parked_caller(&emu, &mut c).await;
     let leg = originate_park(&mut c, "user/1001").await;
     assert_eq!(api(&mut c, &format!("uuid_bridge {caller} {leg}")).await, format!("+OK {leg}\n"));
     let ex = until_event_of(&mut c, "CHANNEL_EXECUTE", &caller).await;
@@ -162,12 +178,7 @@ async fn a_uuid_bridge_partner_left_alone_by_a_transfer_hangs_up() {
     // The operator's leg hangs up as the caller leaves; the caller runs the new extension.
     let hup = until_event_of(&mut c, "CHANNEL_HANGUP", &leg).await;
     assert_eq!(hup.hangup_cause(), Some("NORMAL_CLEARING"));
-    loop {
-        let ev = until_event_of(&mut c, "CHANNEL_EXECUTE", &caller).await;
-        if ev.application() == Some("echo") {
-            break;
-        }
-    }
+    until_app(&mut c, &caller, "echo").await;
     api(&mut c, &format!("uuid_kill {caller}")).await;
     assert!(emu.wait_idle(T).await);
 }
@@ -179,10 +190,7 @@ async fn a_uuid_bridge_partner_left_alone_by_a_transfer_hangs_up() {
 #[tokio::test]
 async fn a_transfer_right_behind_the_bridge_wins_over_the_partner_s_hang_up() {
     let (emu, mut c) = start().await;
-    let mut call = ScriptedCall::new("+3161234", "5000");
-    call.hangup_after_secs = Some(300.0);
-    let caller = emu.place_call(&call);
-    until_event_of(&mut c, "CHANNEL_PARK", &caller).await;
+    let caller = parked_caller(&emu, &mut c).await;
     let leg = originate_park(&mut c, "user/1001").await;
     assert_eq!(
         api(&mut c, &format!("uuid_broadcast {caller} ivr/hold.wav aleg")).await,
@@ -195,13 +203,8 @@ async fn a_transfer_right_behind_the_bridge_wins_over_the_partner_s_hang_up() {
     ))
     .await;
     until_event_of(&mut c, "CHANNEL_HANGUP", &leg).await;
-    loop {
-        let ev = until_event_of(&mut c, "CHANNEL_EXECUTE", &caller).await;
-        if ev.application() == Some("echo") {
-            assert_eq!(ev.destination_number(), Some("9196"));
-            break;
-        }
-    }
+    let ev = until_app(&mut c, &caller, "echo").await;
+    assert_eq!(ev.destination_number(), Some("9196"));
     assert!(emu.channels().iter().any(|ch| ch.uuid == caller), "the caller was hung up");
     api(&mut c, &format!("uuid_kill {caller}")).await;
     assert!(emu.wait_idle(T).await);
@@ -215,10 +218,7 @@ async fn an_inline_transfer_runs_the_socket_application_at_the_address_given() {
     let (emu, mut c) = start().await;
     let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr().unwrap();
-    let mut call = ScriptedCall::new("+3161234", "5000");
-    call.hangup_after_secs = Some(300.0);
-    let caller = emu.place_call(&call);
-    until_event_of(&mut c, "CHANNEL_PARK", &caller).await;
+    let caller = parked_caller(&emu, &mut c).await;
     let r = api(&mut c, &format!("uuid_transfer {caller} 'socket:{addr} async full' inline")).await;
     assert_eq!(r, "+OK\n");
     let (s, _) = tokio::time::timeout(T, server.accept()).await.unwrap().unwrap();
@@ -238,10 +238,7 @@ async fn an_inline_transfer_runs_the_socket_application_at_the_address_given() {
 async fn uuid_transfer_and_eavesdrop() {
     let (emu, mut c) = start().await;
     // an incoming call parks (no outbound socket configured)
-    let mut call = ScriptedCall::new("+3161234", "5000");
-    call.hangup_after_secs = Some(30.0);
-    let caller = emu.place_call(&call);
-    until_event_of(&mut c, "CHANNEL_PARK", &caller).await;
+    let caller = parked_caller(&emu, &mut c).await;
     let spy = api(&mut c, &format!("originate user/1002 &eavesdrop({caller})")).await;
     let spy = spy.strip_prefix("+OK ").unwrap().trim().to_owned();
     let ex = until_event_of(&mut c, "CHANNEL_EXECUTE", &spy).await;
@@ -250,13 +247,8 @@ async fn uuid_transfer_and_eavesdrop() {
     // transfer the caller to the echo extension: park ends, the new dialplan runs
     assert_eq!(api(&mut c, &format!("uuid_transfer {caller} 9196")).await, "+OK\n");
     until_event_of(&mut c, "CHANNEL_UNPARK", &caller).await;
-    loop {
-        let ev = until_event_of(&mut c, "CHANNEL_EXECUTE", &caller).await;
-        if ev.application() == Some("echo") {
-            assert_eq!(ev.destination_number(), Some("9196"));
-            break;
-        }
-    }
+    let ev = until_app(&mut c, &caller, "echo").await;
+    assert_eq!(ev.destination_number(), Some("9196"));
     api(&mut c, &format!("uuid_kill {caller} NORMAL_CLEARING")).await;
     // the eavesdropper's target is gone: its call ends too
     until_event_of(&mut c, "CHANNEL_HANGUP_COMPLETE", &spy).await;

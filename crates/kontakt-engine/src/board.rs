@@ -1,15 +1,19 @@
 //! What the wall boards were last told about each live call and agent.
 //!
 //! A board starts from a full snapshot and then applies messages that each set the whole
-//! view of one call or agent. The engine publishes a view where it changes it; this mirror
-//! drops a publication that repeats the last one, and at every stats tick the engine passes
-//! every current view through it again, so a change that some code path forgot to publish
-//! reaches the boards at most one tick late instead of never. That second look is what lets
-//! the boards do without a periodic full snapshot, which sent every live call to every
-//! board each second (megabytes a second under a backlog of thousands of calls).
+//! view of one call or agent. The engine marks a call or agent changed where it changes it,
+//! and at the end of the event it was handling sends one message for each one marked (an
+//! offer changes an agent's state and call, and its call's phase and operator, in one turn).
+//! This mirror drops a message that repeats the last one. At every stats tick the engine
+//! compares every live call and agent with it again (`Engine::sweep_board`), so a change that
+//! some code path forgot to mark reaches the boards at most one tick late instead of never,
+//! and a call that vanished without its `call_gone` gets one. That second look is what lets
+//! the boards do without a periodic full snapshot, which sent every live call to every board
+//! each second (megabytes a second under a backlog of thousands of calls).
 
 use std::collections::{HashMap, HashSet};
 
+use kontakt_acd::AgentId;
 use kontakt_store::Id;
 
 use crate::feed::{AgentView, LiveCallView, SupervisorEvent};
@@ -18,9 +22,27 @@ use crate::feed::{AgentView, LiveCallView, SupervisorEvent};
 pub(crate) struct BoardMirror {
     calls: HashMap<String, LiveCallView>,
     agents: HashMap<Id, AgentView>,
+    /// Marked changed during the current event, told at its end.
+    changed_calls: HashSet<String>,
+    changed_agents: HashSet<AgentId>,
 }
 
 impl BoardMirror {
+    pub(crate) fn call_changed(&mut self, uuid: &str) {
+        if !self.changed_calls.contains(uuid) {
+            self.changed_calls.insert(uuid.to_owned());
+        }
+    }
+
+    pub(crate) fn agent_changed(&mut self, agent: AgentId) {
+        self.changed_agents.insert(agent);
+    }
+
+    /// What was marked changed since the last call, each once.
+    pub(crate) fn take_changed(&mut self) -> (Vec<String>, Vec<AgentId>) {
+        (self.changed_calls.drain().collect(), self.changed_agents.drain().collect())
+    }
+
     /// The message for this call's view, unless the boards already have exactly it.
     pub(crate) fn call(&mut self, view: LiveCallView) -> Option<SupervisorEvent> {
         if self.calls.get(&view.call) == Some(&view) {
@@ -43,31 +65,18 @@ impl BoardMirror {
     /// it from its snapshot even if no message about it was ever published.
     pub(crate) fn call_gone(&mut self, uuid: &str) -> SupervisorEvent {
         self.calls.remove(uuid);
+        self.changed_calls.remove(uuid);
         SupervisorEvent::CallGone { call: uuid.to_owned() }
     }
 
-    /// The second look: every current view, compared with what the boards were told.
-    /// Returns the messages that bring them up to date, including the departure of calls the
-    /// mirror still holds but the engine no longer has.
-    pub(crate) fn sweep(
-        &mut self,
-        calls: impl IntoIterator<Item = LiveCallView>,
-        agents: impl IntoIterator<Item = AgentView>,
-    ) -> Vec<SupervisorEvent> {
-        let mut out = Vec::new();
-        let mut live = HashSet::new();
-        for view in calls {
-            live.insert(view.call.clone());
-            out.extend(self.call(view));
-        }
-        let gone: Vec<String> = self.calls.keys().filter(|k| !live.contains(*k)).cloned().collect();
-        for uuid in gone {
-            out.push(self.call_gone(&uuid));
-        }
-        for view in agents {
-            out.extend(self.agent(view));
-        }
-        out
+    /// What the boards were last told of this call.
+    pub(crate) fn told_call(&self, uuid: &str) -> Option<&LiveCallView> {
+        self.calls.get(uuid)
+    }
+
+    /// The calls the boards hold that are no longer `live`.
+    pub(crate) fn vanished(&self, live: impl Fn(&str) -> bool) -> Vec<String> {
+        self.calls.keys().filter(|k| !live(k)).cloned().collect()
     }
 }
 
@@ -124,28 +133,36 @@ mod tests {
     }
 
     #[test]
-    fn the_sweep_tells_what_was_not_published_and_what_vanished() {
+    fn the_mirror_knows_what_was_told_and_what_vanished() {
         let mut m = BoardMirror::default();
         let (a, b) = (call("a", 0), call("b", 0));
         m.call(a.clone());
-        m.call(b.clone());
-        m.agent(agent(1, "ready"));
-        // `a` changed without a publication, `b` vanished without one, `c` appeared.
-        let a2 = LiveCallView { queue: Some("emergency".into()), ..a };
-        let c = call("c", 3);
-        let out = m.sweep(vec![a2.clone(), c.clone()], vec![agent(1, "ready")]);
-        assert_eq!(out.len(), 3, "{out:?}");
-        assert!(out.contains(&SupervisorEvent::Call(a2.clone())));
-        assert!(out.contains(&SupervisorEvent::Call(c.clone())));
-        assert!(out.contains(&SupervisorEvent::CallGone { call: "b".into() }));
-        // Nothing changed since: the next sweep says nothing.
-        assert!(m.sweep(vec![a2, c], vec![agent(1, "ready")]).is_empty());
+        m.call(b);
+        assert_eq!(m.told_call("a"), Some(&a));
+        assert_eq!(m.told_call("c"), None);
+        assert_eq!(m.vanished(|u| u == "a"), vec!["b".to_owned()]);
+        m.call_gone("b");
+        assert!(m.vanished(|u| u == "a").is_empty());
+    }
+
+    #[test]
+    fn changes_are_taken_once_and_a_departure_cancels_its_call_s() {
+        let mut m = BoardMirror::default();
+        m.call_changed("a");
+        m.call_changed("a");
+        m.call_changed("b");
+        m.agent_changed(AgentId(3));
+        m.agent_changed(AgentId(3));
+        m.call_gone("b");
+        let (calls, agents) = m.take_changed();
+        assert_eq!((calls, agents), (vec!["a".to_owned()], vec![AgentId(3)]));
+        assert_eq!(m.take_changed(), (Vec::new(), Vec::new()));
     }
 
     #[test]
     fn a_departure_is_told_even_for_a_call_never_published() {
         let mut m = BoardMirror::default();
         assert_eq!(m.call_gone("x"), SupervisorEvent::CallGone { call: "x".into() });
-        assert!(m.sweep(Vec::new(), Vec::new()).is_empty());
+        assert!(m.vanished(|_| false).is_empty());
     }
 }

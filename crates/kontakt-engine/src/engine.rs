@@ -927,6 +927,7 @@ impl Engine {
                 }
             }
             self.drain_outputs();
+            self.flush_board();
         }
         self.metrics.engine_alive.store(false, Ordering::Relaxed);
     }
@@ -967,19 +968,33 @@ impl Engine {
         }));
     }
 
+    /// The wall boards hear of this call's change at the end of the current event.
     fn publish_call(&mut self, uuid: &str) {
-        let Some(c) = self.calls.get(uuid) else { return };
-        let view = self.call_view(c);
-        if let Some(ev) = self.board.call(view) {
-            self.to_boards(ev);
-        }
+        self.board.call_changed(uuid);
     }
 
+    /// The wall boards hear of this operator's change at the end of the current event.
     fn publish_agent(&mut self, agent: AgentId) {
-        let Some(o) = self.ops.get(&agent) else { return };
-        let view = self.agent_view(o);
-        if let Some(ev) = self.board.agent(view) {
-            self.to_boards(ev);
+        self.board.agent_changed(agent);
+    }
+
+    /// One message for each call and agent changed by the event just handled, however many
+    /// times it changed (board.rs).
+    fn flush_board(&mut self) {
+        let (calls, agents) = self.board.take_changed();
+        for uuid in calls {
+            let Some(c) = self.calls.get(&uuid) else { continue };
+            let view = self.call_view(c);
+            if let Some(ev) = self.board.call(view) {
+                self.to_boards(ev);
+            }
+        }
+        for agent in agents {
+            let Some(o) = self.ops.get(&agent) else { continue };
+            let view = self.agent_view(o);
+            if let Some(ev) = self.board.agent(view) {
+                self.to_boards(ev);
+            }
         }
     }
 
@@ -998,17 +1013,40 @@ impl Engine {
             node: c.key.node.clone(),
             caller: c.info.caller.clone(),
             line: c.info.line.clone(),
-            phase: if c.callback_to.is_some() && c.phase == Phase::Queued {
-                "callback".into()
-            } else {
-                c.phase.name().into()
-            },
+            phase: Self::board_phase(c).into(),
             queue: c.queue.clone(),
             priority: c.priority,
-            agent: c.agent.and_then(|a| self.ops.get(&a)).map(|o| o.b.user_id),
+            agent: self.user_of(c.agent),
             since: c.phase_since,
             started_at: c.info.started_at,
         }
+    }
+
+    /// `*v == self.call_view(c)`, without building the view (the sweep's comparison; in
+    /// debug builds the sweep checks that the two agree).
+    fn call_view_is(&self, v: &LiveCallView, c: &LiveCall) -> bool {
+        v.phase == Self::board_phase(c)
+            && v.since == c.phase_since
+            && v.priority == c.priority
+            && v.queue == c.queue
+            && v.agent == self.user_of(c.agent)
+            && v.caller == c.info.caller
+            && v.line == c.info.line
+            && v.started_at == c.info.started_at
+            && v.node == c.key.node
+            && v.call == c.key.uuid
+    }
+
+    fn board_phase(c: &LiveCall) -> &'static str {
+        if c.callback_to.is_some() && c.phase == Phase::Queued {
+            "callback"
+        } else {
+            c.phase.name()
+        }
+    }
+
+    fn user_of(&self, agent: Option<AgentId>) -> Option<Id> {
+        agent.and_then(|a| self.ops.get(&a)).map(|o| o.b.user_id)
     }
 
     fn agent_view(&self, o: &Operator) -> AgentView {
@@ -1064,10 +1102,30 @@ impl Engine {
     /// the mirror must know what a board starting from that snapshot holds, or a later change
     /// back to what the mirror last had would be dropped as a repeat.
     fn sweep_board(&mut self) {
-        let calls: Vec<LiveCallView> = self.calls.values().map(|c| self.call_view(c)).collect();
-        let agents: Vec<AgentView> = self.ops.values().map(|o| self.agent_view(o)).collect();
-        for ev in self.board.sweep(calls, agents) {
-            self.to_boards(ev);
+        // (what was marked changed is compared below like everything else)
+        self.board.take_changed();
+        // Every live call is compared in place: under a backlog there are thousands, and
+        // building each one's view every tick would hold the engine up for milliseconds.
+        let stale: Vec<String> = self
+            .calls
+            .values()
+            .filter(|c| {
+                let told = self.board.told_call(&c.key.uuid);
+                let same = told.is_some_and(|v| self.call_view_is(v, c));
+                debug_assert_eq!(same, told.is_some_and(|v| *v == self.call_view(c)));
+                !same
+            })
+            .map(|c| c.key.uuid.clone())
+            .collect();
+        for uuid in stale {
+            self.board.call_changed(&uuid);
+        }
+        for agent in self.ops.keys().copied().collect::<Vec<_>>() {
+            self.board.agent_changed(agent);
+        }
+        self.flush_board();
+        for uuid in self.board.vanished(|u| self.calls.contains_key(u)) {
+            self.publish_call_gone(&uuid);
         }
     }
 

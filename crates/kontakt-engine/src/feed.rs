@@ -181,7 +181,7 @@ pub struct SupervisorMsg {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SupervisorEvent {
-    /// Every 0.9 s (`SNAPSHOT_EVERY`): the router's queue and agent statistics.
+    /// Every 0.8 s (`STATS_EVERY`): the router's queue and agent statistics.
     Stats {
         stats: Box<StatsSnapshot>,
     },

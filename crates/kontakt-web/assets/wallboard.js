@@ -1,10 +1,10 @@
 // The supervisors' wall board (pages/wallboard.rs renders the frame and the configuration).
 // Live from the feed (view=wallboard): a snapshot to start from, then each agent and call
-// as it changes and the queue statistics every 0.9 s. Everything a citizen supplied (caller
+// as it changes and the queue statistics every 0.8 s. Everything a citizen supplied (caller
 // numbers) and every name is set as text.
 //
 // Never silently stale: a ticker checks the age of the last feed message; past the
-// configured limit (1.5 s; statistics come every 0.9 s) a banner says "disconnected, last
+// configured limit (1.5 s; statistics come every 0.8 s) a banner says "disconnected, last
 // update hh:mm:ss" and the figures are greyed; a socket silent for 3 s is closed so the feed
 // client resumes on a new one.
 import { api } from './api.js';

@@ -35,7 +35,7 @@
 //!   stamps when it publishes the change.
 //! - wall board staleness: every 100 ms, for every supervisor client, now minus the `at` of
 //!   the newest `stats` that client holds (the snapshot's on connecting). Statistics come
-//!   every 0.9 s, so this is that period plus how late they are; the events in between keep
+//!   every 0.8 s, so this is that period plus how late they are; the events in between keep
 //!   the board current (their delivery is the previous item).
 //! - sequence gaps and `overflow` snapshots (messages the server dropped for a slow client).
 //!

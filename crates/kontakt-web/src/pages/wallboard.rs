@@ -1,11 +1,11 @@
 //! `/wallboard`: the supervisors' board, on their desk at 1366×768 and on the big screen (the
 //! large-type mode, `?tv=1`). The server renders the frame and the configuration the scripts
 //! need (queues and their service-level convention, pause reasons, thresholds);
-//! `assets/wallboard.js` fills it from the feed (`view=wallboard`: a snapshot every 0.9 s plus
-//! agent and call changes), draws the intraday chart from `GET /api/v1/wallboard/intraday`,
+//! `assets/wallboard.js` fills it from the feed (`view=wallboard`: a snapshot to start from,
+//! then agent and call changes and the statistics every 0.8 s), draws the intraday chart from `GET /api/v1/wallboard/intraday`,
 //! and acts through the wall board API (`/api/v1/wallboard/…`, every action audited).
 //!
-//! **Never silently stale.** The feed sends a snapshot every 0.9 s. When nothing has arrived
+//! **Never silently stale.** The feed sends the statistics every 0.8 s. When nothing has arrived
 //! for [`STALE_AFTER_MS`], or the socket is down, the page says so in a banner with the time of
 //! its last update and greys the figures; a socket silent for [`RECONNECT_AFTER_MS`] is
 //! replaced.
@@ -40,7 +40,7 @@ pub(crate) fn routes() -> Router<WebState> {
         )
 }
 
-/// The feed sends a snapshot every 0.9 s; this long without any message and the page says
+/// The feed sends the statistics every 0.8 s; this long without any message and the page says
 /// its figures are stale: what it shows is never older than this without a warning.
 pub(crate) const STALE_AFTER_MS: u64 = 1_500;
 

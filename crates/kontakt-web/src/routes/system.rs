@@ -30,7 +30,7 @@ pub(crate) async fn health(State(web): State<WebState>) -> impl IntoResponse {
         Some(e) if !e.is_alive() => {
             Err(("engine_stopped", "the call-center engine is not running"))
         }
-        // Updated by the engine every 0.9 s.
+        // Updated by the engine every 0.8 s.
         Some(e) if !e.metrics().esl_connected.load(Ordering::Relaxed) => {
             Err(("esl_disconnected", "FreeSWITCH's event socket is not connected"))
         }

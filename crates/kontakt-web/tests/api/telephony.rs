@@ -390,7 +390,7 @@ async fn a_call_from_screen_pop_to_a_linked_appeal(env: &Env) {
             && m["data"]["agent"] == a_id),
         "no call message for {uuid}"
     );
-    // And the statistics (every 0.9 s), which count the answered call and both agents.
+    // And the statistics (every 0.8 s), which count the answered call and both agents.
     let stats = fs.until("stats", |d| d["stats"]["overall"]["counters"]["answered"] == 1).await;
     assert_eq!(stats["data"]["stats"]["agents"].as_array().unwrap().len(), 2, "{stats}");
     assert!(stats["data"]["at"].is_string(), "{stats}");

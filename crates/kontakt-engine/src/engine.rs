@@ -30,12 +30,9 @@ use crate::feed::*;
 use crate::journal::RecordWriter;
 use crate::metrics::Metrics;
 
-/// How often the wall board gets a full snapshot (with the queues' statistics) and
-/// `/metrics` its gauges. Under a second, so that with delivery (p99 under 30 ms at 100
-/// calls/s, BENCHMARKS.md) a wall board's newest full picture is never a second old; the
-/// agent and call messages in between keep it current.
-/// The wall boards' statistics and the gauges of `/metrics`. 0.8 s, so that a board's
-/// figures are never a second old even when a tick comes 200 ms late under load.
+/// How often the wall boards get the queues' statistics (and the sweep of board.rs), and
+/// `/metrics` its gauges. 0.8 s, so that a board's figures are never a second old even when
+/// a tick and its delivery come 200 ms late under load.
 pub(crate) const STATS_EVERY: Duration = Duration::from_millis(800);
 
 /// How long after a reconciliation that saw callers without a record it looks again: a call

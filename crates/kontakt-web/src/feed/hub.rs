@@ -340,21 +340,28 @@ fn split_tagged(v: Result<Value, serde_json::Error>) -> (String, Map<String, Val
 }
 
 pub(crate) fn operator_payload(m: &OperatorMsg) -> Payload {
-    let (kind, mut data) = split_tagged(serde_json::to_value(&m.event));
-    data.insert("at".into(), serde_json::to_value(m.at).unwrap_or(Value::Null));
     let pop = match &m.event {
         OperatorEvent::ScreenPop(p) => {
             Some((p.call.clone(), p.context.applicant.as_ref().map(|a| a.id)))
         }
         _ => None,
     };
-    Payload { kind, data: Value::Object(data).to_string(), at: m.at, pop }
+    stamped(serde_json::to_value(&m.event), m.at, pop)
 }
 
 pub(crate) fn supervisor_payload(m: &SupervisorMsg) -> Payload {
-    let (kind, mut data) = split_tagged(serde_json::to_value(&m.event));
-    data.insert("at".into(), serde_json::to_value(m.at).unwrap_or(Value::Null));
-    Payload { kind, data: Value::Object(data).to_string(), at: m.at, pop: None }
+    stamped(serde_json::to_value(&m.event), m.at, None)
+}
+
+/// A feed message: the event's fields, with `at` (when the engine published it) added.
+fn stamped(
+    event: Result<Value, serde_json::Error>,
+    at: DateTime<Utc>,
+    pop: Option<(String, Option<Id>)>,
+) -> Payload {
+    let (kind, mut data) = split_tagged(event);
+    data.insert("at".into(), serde_json::to_value(at).unwrap_or(Value::Null));
+    Payload { kind, data: Value::Object(data).to_string(), at, pop }
 }
 
 #[cfg(test)]

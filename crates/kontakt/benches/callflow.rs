@@ -5,8 +5,19 @@
 //! ```text
 //! cargo bench -p kontakt --bench callflow -- [--rate 100] [--operators 500]
 //!     [--seconds 60 | --minutes 10] [--talk 4] [--backend sqlite|postgres]
-//!     [--ws-operators [300]] [--ws-supervisors [20]] [--wrap-ms 250]
+//!     [--ws-operators [300]] [--ws-supervisors [20]] [--wrap-ms 250] [--progress 60]
+//!     [--listen 0.3]
 //! ```
+//!
+//! `--talk S` is the mean conversation (each call's is drawn from ±25 % of it); an operator
+//! is held for about a second of ringing more, so 500 operators carry about 100 calls/s at
+//! `--talk 4` and 111/s at `--talk 3.5`. `--listen S` is how long a caller listens to each
+//! menu prompt before pressing a digit (the two menus then take about 3.7 + 2 × S seconds), which
+//! sets how many calls are in the IVR at once.
+//!
+//! `--progress S` prints the engine's counters every S seconds while calls are offered.
+//! With `KONTAKT_BENCH_KEEP=1` the database is kept for a look at the call records
+//! afterwards (the PostgreSQL schema or the SQLite file is printed at the end).
 //!
 //! Reports p50/p99/max of (a) the operator's leg answering (the `BACKGROUND_JOB` of its
 //! originate arriving from FreeSWITCH) → `uuid_bridge` queued for FreeSWITCH, and (b) the
@@ -81,6 +92,8 @@ struct Args {
     ws_operators: usize,
     ws_supervisors: usize,
     wrap_ms: u64,
+    progress_secs: u64,
+    listen: f64,
 }
 
 fn args() -> Args {
@@ -93,6 +106,8 @@ fn args() -> Args {
         ws_operators: 0,
         ws_supervisors: 0,
         wrap_ms: 250,
+        progress_secs: 60,
+        listen: 0.3,
     };
     let (mut ws_ops, mut ws_sups) = (None, None);
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -112,10 +127,14 @@ fn args() -> Args {
             "--seconds" => a.seconds = opt(&mut it).map_or(a.seconds, |v| v as u64),
             "--minutes" => a.seconds = opt(&mut it).map_or(a.seconds, |v| (v * 60.0) as u64),
             "--talk" => a.talk = opt(&mut it).unwrap_or(a.talk),
+            "--listen" => a.listen = opt(&mut it).unwrap_or(a.listen),
             "--backend" => a.backend = it.next().unwrap_or_default(),
             "--ws-operators" => ws_ops = Some(opt(&mut it).map_or(300, |v| v as usize)),
             "--ws-supervisors" => ws_sups = Some(opt(&mut it).map_or(20, |v| v as usize)),
             "--wrap-ms" => a.wrap_ms = opt(&mut it).map_or(a.wrap_ms, |v| v as u64),
+            "--progress" => {
+                a.progress_secs = opt(&mut it).map_or(a.progress_secs, |v| (v as u64).max(1));
+            }
             _ => {} // cargo passes --bench
         }
     }
@@ -650,6 +669,8 @@ struct EmulatorPlan {
     rate: f64,
     seconds: u64,
     talk: f64,
+    /// Seconds a caller listens to each menu prompt before pressing a digit.
+    listen: f64,
 }
 
 /// What the emulator's process reports when it has offered every call.
@@ -683,7 +704,7 @@ fn emulator_main() {
             listen: "127.0.0.1:0".into(),
             heartbeat_secs: 20.0,
             playback_secs: 3.0,
-            dtmf_delay_secs: 0.3,
+            dtmf_delay_secs: plan.listen,
             dialplan_preamble: false,
             sip_auth_events: false,
             outbound_socket: Some(plan.outbound.clone()),
@@ -697,6 +718,16 @@ fn emulator_main() {
                     },
                 })
                 .collect(),
+            // Everyone else is a citizen the engine calls back (a caller who gave up after
+            // 30 s of waiting is owed a callback): they pick up and talk as long as a caller
+            // does. Left at the default, a citizen never hung up, so each callback held its
+            // operator `talking` for good — under a growing backlog that took operators one
+            // by one until the queue ran away (the 2026-12-01 PostgreSQL run).
+            default_endpoint: EndpointBehaviour {
+                answer_after_secs: Some(3.0),
+                reject: None,
+                hangup_after_secs: Some(plan.talk),
+            },
             ..Default::default()
         })
         .await
@@ -822,6 +853,7 @@ async fn bench(a: Args) {
             rate: a.rate,
             seconds: a.seconds,
             talk: a.talk,
+            listen: a.listen,
         },
     );
     let ready = emu.hear().await;
@@ -963,7 +995,7 @@ async fn bench(a: Args) {
     }
 
     println!(
-        "callflow bench: backend {}, {} calls/s for {} s, {} operators ({} over WebSocket + HTTP, wrap-up 0–{} ms), {} wall boards, talk ~{} s; load average {}",
+        "callflow bench: backend {}, {} calls/s for {} s, {} operators ({} over WebSocket + HTTP, wrap-up 0–{} ms), {} wall boards, talk ~{} s, {} s listening to each menu; load average {}",
         a.backend,
         a.rate,
         a.seconds,
@@ -972,15 +1004,14 @@ async fn bench(a: Args) {
         a.wrap_ms,
         a.ws_supervisors,
         a.talk,
+        a.listen,
         load_start
     );
     let cpu0 = cpu_secs();
     let started = Instant::now();
     emu.say("go");
-    let mut progress = tokio::time::interval_at(
-        tokio::time::Instant::now() + Duration::from_secs(60),
-        Duration::from_secs(60),
-    );
+    let every = Duration::from_secs(a.progress_secs);
+    let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let offered: Offered = loop {
         tokio::select! {
             line = emu.hear() => {
@@ -990,11 +1021,14 @@ async fn bench(a: Args) {
             _ = progress.tick() => {
                 let m = engine.metrics();
                 eprintln!(
-                    "  … {:.0} s: {} answered, {} waiting; agents: {}; load average {}",
+                    "  … {:.0} s: {} answered, {} abandoned, {} waiting, {} live; agents: {}; ESL event lag {:.1} ms; load average {}",
                     started.elapsed().as_secs_f64(),
                     m.calls_answered.load(Ordering::Relaxed),
+                    m.calls_abandoned.load(Ordering::Relaxed),
                     m.waiting_calls.load(Ordering::Relaxed),
+                    m.live_calls.load(Ordering::Relaxed),
                     agents(m),
+                    m.esl_event_lag_us.load(Ordering::Relaxed) as f64 / 1000.0,
                     loadavg()
                 );
             }
@@ -1042,6 +1076,10 @@ async fn bench(a: Args) {
     println!(
         "  answered {}  abandoned {}  linked to appeal {}  other outcome {}",
         counts.connected, counts.abandoned, counts.linked_to_appeal, counts.other_outcome
+    );
+    println!(
+        "  callbacks            {} owed to callers who gave up",
+        m.callbacks_created.load(Ordering::Relaxed)
     );
     let a_lat = Summary::from_engine(&m.answer_to_bridge);
     let b_pub = Summary::from_engine(&m.offer_to_pop);
@@ -1101,6 +1139,11 @@ async fn bench(a: Args) {
         "  peak memory          {peak_mib:.0} MiB (VmHWM: Kontakt and the in-process operators)"
     );
     println!("  agents               {agents_end} (when the last call was placed)");
+    let agents_drained = agents(m);
+    println!(
+        "  agents after drain   {agents_drained} ({} live calls left)",
+        m.live_calls.load(Ordering::Relaxed)
+    );
     println!("  lost records         {lost}");
     println!(
         "  journal              {} operations waiting, {} lost by the writer",
@@ -1117,13 +1160,17 @@ async fn bench(a: Args) {
         "ws_operators": a.ws_operators,
         "ws_supervisors": a.ws_supervisors,
         "wrap_ms": a.wrap_ms,
+        "talk": a.talk,
+        "listen": a.listen,
         "calls": placed.len(),
         "answered": counts.connected,
         "abandoned": counts.abandoned,
+        "callbacks_created": m.callbacks_created.load(Ordering::Relaxed),
         "linked_to_appeal": counts.linked_to_appeal,
         "other_outcome": counts.other_outcome,
         "lost_records": lost,
         "agents_at_end_of_offering": agents_end,
+        "agents_after_drain": agents_drained,
         "writer_lost": m.writer.lost.load(Ordering::Relaxed),
         "peak_channels": peak_channels,
         "answer_to_bridge": a_lat,
@@ -1146,6 +1193,13 @@ async fn bench(a: Args) {
     }
     emu.finish();
     engine.shutdown();
+    if std::env::var_os("KONTAKT_BENCH_KEEP").is_some() {
+        match &pg {
+            Some((_, schema)) => println!("  kept                 PostgreSQL schema {schema}"),
+            None => println!("  kept                 {}", dir.keep().join("bench.db").display()),
+        }
+        return;
+    }
     if let Some((url, schema)) = pg {
         drop(store);
         let admin = sqlx::PgPool::connect(&url).await.unwrap();

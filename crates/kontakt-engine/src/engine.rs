@@ -574,6 +574,16 @@ fn parse_channels(json: &str) -> Vec<ChannelRow> {
         .unwrap_or_default()
 }
 
+/// Whether a caller in this application (`show channels`) is only waiting — parked, in the
+/// socket, hearing a prompt or music —, so that pulling it onto Kontakt's socket takes
+/// nothing from it. In any other (`bridge`, `record`, …) the dialplan is busy with it.
+fn waits_for_kontakt(application: &str) -> bool {
+    matches!(
+        application,
+        "" | "park" | "socket" | "playback" | "endless_playback" | "play_and_get_digits"
+    )
+}
+
 /// A channel variable of a leg (`uuid_getvar`); `None` when unset, or when the leg or the
 /// control connection is gone.
 async fn leg_var(client: &InboundClient, uuid: &str, name: &str) -> Option<String> {
@@ -1451,9 +1461,17 @@ impl Engine {
     /// Brings a live channel (back) onto our outbound socket: FreeSWITCH runs the `socket`
     /// application inline, without its dialplan, and a new call task starts for it. False
     /// when this Kontakt has no outbound address to give.
+    ///
+    /// The inline extension replaces the rest of the public dialplan, so it carries the
+    /// same way out: should this socket close too, the call goes on to degraded mode
+    /// (`socket_resume` is still set on the channel) instead of ending with the extension.
     fn reattach(&self, node: &str, uuid: &str) -> bool {
         let Some(addr) = &self.outbound_addr else { return false };
-        self.switch_api(node, format!("uuid_transfer {uuid} 'socket:{addr} async full' inline"));
+        let degraded = kontakt_switch::vars::extensions::DEGRADED_TRANSFER;
+        self.switch_api(
+            node,
+            format!("uuid_transfer {uuid} 'socket:{addr} async full,transfer:{degraded}' inline"),
+        );
         true
     }
 
@@ -2417,8 +2435,8 @@ impl Engine {
                 let operator = leg_var(&client, &ch.uuid, "kontakt_operator").await;
                 legs.push(LegRow { uuid: ch.uuid.clone(), call, operator });
             }
-            // Callers sitting in the socket application whose socket is gone before any
-            // process recorded them (taken in the moment before a crash).
+            // Callers sitting in the socket application of a process that hung before it
+            // recorded them.
             let live: std::collections::HashSet<&str> =
                 records.iter().map(|r| r.key.uuid.as_str()).collect();
             let waiting: Vec<String> = alive
@@ -2468,17 +2486,26 @@ impl Engine {
         // A call named after a node that is not attached belongs to the only node there is
         // (a switchname other than the configured name; warned about once).
         let ours = |n: &str| n == node || (self.nodes.len() == 1 && !self.nodes.contains_key(n));
-        let detached: Vec<(String, bool, Phase)> = self
+        // A caller the dialplan took over meanwhile (degraded mode: ringing the fallback
+        // phones, in conversation on one, leaving a message) is left to it: pulling it back
+        // could cut a conversation off, and FreeSWITCH does not say whether one is going on.
+        let detached: Vec<(String, Option<String>, Phase)> = self
             .calls
             .values()
             .filter(|c| c.cmds.is_none() && c.callback_to.is_none() && ours(&c.key.node))
-            .map(|c| (c.key.uuid.clone(), alive.contains_key(c.key.uuid.as_str()), c.phase))
+            .map(|c| {
+                let app = alive.get(c.key.uuid.as_str()).map(|ch| ch.application.clone());
+                (c.key.uuid.clone(), app, c.phase)
+            })
             .collect();
-        for (uuid, up, phase) in detached {
-            if !up {
-                self.caller_gone(&uuid, "LOST_WHILE_DETACHED");
-            } else if phase != Phase::Talking {
-                self.reattach(node, &uuid);
+        for (uuid, app, phase) in detached {
+            match app {
+                None => self.caller_gone(&uuid, "LOST_WHILE_DETACHED"),
+                Some(_) if phase == Phase::Talking => {}
+                Some(app) if waits_for_kontakt(&app) => {
+                    self.reattach(node, &uuid);
+                }
+                Some(app) => self.leave_to_dialplan(&uuid, &app),
             }
         }
         let mut closed = 0;
@@ -2493,14 +2520,7 @@ impl Engine {
                 continue;
             }
             if let Some(ch) = alive.get(r.key.uuid.as_str()) {
-                let waiting = matches!(
-                    ch.application.as_str(),
-                    "" | "park"
-                        | "socket"
-                        | "playback"
-                        | "endless_playback"
-                        | "play_and_get_digits"
-                );
+                let waiting = waits_for_kontakt(&ch.application);
                 if r.started_at < self.started_at && waiting {
                     if self.reattach(node, &r.key.uuid) {
                         reattached += 1;
@@ -2587,6 +2607,45 @@ impl Engine {
         }
     }
 
+    /// A call whose socket is gone and which the dialplan has taken over (degraded mode)
+    /// leaves Kontakt: out of the queue (an exit, not an abandon: the caller did not give
+    /// up), a ringing operator's leg cancelled, no longer on the boards. Its record stays
+    /// live, with an `outside_kontakt` step, and is closed when the control connection
+    /// reports the hang-up.
+    fn leave_to_dialplan(&mut self, uuid: &str, application: &str) {
+        let now = self.now();
+        let Some(c) = self.calls.get(uuid) else { return };
+        if let Some(acd) = c.acd {
+            self.router.handle(Input::CallerExit { call: acd, key: "degraded".into() }, now);
+        }
+        self.step(uuid, "outside_kontakt", serde_json::json!({"application": application}));
+        // The router's reaction (a cancelled offer) still needs this call's identity.
+        self.drain_outputs();
+        let Some(c) = self.calls.remove(uuid) else { return };
+        if let Some(acd) = c.acd {
+            self.by_acd.remove(&acd);
+        }
+        if let Some(o) = c.offered {
+            self.legs.remove(&o.leg);
+        }
+        tracing::info!(
+            call = uuid,
+            application,
+            "the dialplan took over a call whose socket was lost"
+        );
+        self.noted_outside.insert(
+            uuid.to_owned(),
+            Outside {
+                key: c.key,
+                last_seq: c.seq,
+                answered: c.connected.is_some(),
+                phase: "outside_kontakt",
+                end_reason: "ended_outside_kontakt",
+            },
+        );
+        self.publish_call_gone(uuid);
+    }
+
     /// A second look at `node` (`ReconcileAgain`) after `after`.
     fn reconcile_again(&self, node: &str, after: Duration) {
         let (tx, node) = (self.tx.clone(), node.to_owned());
@@ -2596,8 +2655,10 @@ impl Engine {
         });
     }
 
-    /// Callers waiting in the socket application that no record names: their socket went
-    /// down with a process that had not recorded them yet. One seen by rounds of its node
+    /// Callers waiting in the socket application that no record names: their socket is held
+    /// by a process that hung (or lost its network) before recording them. (A process that
+    /// dies closes its sockets, and the dialplan takes its callers on to degraded mode.) One
+    /// seen by rounds of its node
     /// at least `ORPHAN_RECHECK` apart is no call being taken right now (that one has its
     /// record by then): it is pulled onto our socket and taken from the start. Returns how
     /// many.

@@ -306,9 +306,17 @@ async fn an_abandoned_caller_is_called_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_survive_the_switch_dropping_both_sockets() {
-    // As Kontakt's dialplans do: the channel outlives its socket.
-    let c =
-        center_with(vec![("1001", answer_after(0.2))], |_| {}, |e| e.socket_resume = true).await;
+    // As Kontakt's dialplans do, the channel outlives its socket and goes on to degraded
+    // mode, which here holds the caller (parked) until Kontakt takes it back.
+    let c = center_with(
+        vec![("1001", answer_after(0.2))],
+        |_| {},
+        |e| {
+            e.socket_resume = true;
+            e.degraded = vec!["park".into()];
+        },
+    )
+    .await;
     let op = c.ops[0];
     let mut feed = c.engine.operator_feed();
     let mut sc = call("0501000001", &["1", "2"]);
@@ -331,6 +339,68 @@ async fn calls_survive_the_switch_dropping_both_sockets() {
     assert_eq!(r.agent_user_id, Some(op));
     let queued = r.steps.iter().filter(|s| s.kind == "queued").count();
     assert_eq!(queued, 1, "queued once, not again after re-attaching: {:?}", r.steps);
+    let seqs: Vec<i64> = r.steps.iter().map(|s| s.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "no step lost or reused");
+}
+
+/// A caller cut off from Kontakt (its socket closed while the control connection was down
+/// too) goes on to degraded mode, where the fallback phone answers. When the control
+/// connection returns, Kontakt leaves that conversation alone — pulling the caller back
+/// would cut it off, and the switch's channel list does not say whether a `bridge` still
+/// rings —: the call leaves the queue, and its record is closed when the caller hangs up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_the_fallback_phone_answered_while_kontakt_was_cut_off_is_left_to_it() {
+    let c = center_with(
+        vec![("1001", answer_after(0.2))],
+        |_| {},
+        |e| {
+            e.socket_resume = true;
+            e.degraded = vec!["bridge user/1999".into()];
+            // The fallback phone (not an operator's): answers at once.
+            e.default_endpoint = answer_after(0.05);
+        },
+    )
+    .await;
+    let op = c.ops[0];
+    let mut feed = c.engine.operator_feed();
+    let mut sc = call("0501000003", &["1", "2"]);
+    sc.talk_secs = Some(2.0);
+    let cut_off = c.emu.place_call(&sc);
+    record_of(&c, &cut_off, |r| r.queued_at.is_some()).await;
+    // The control connection goes and stays away; then the caller's socket closes.
+    c.emu.refuse_inbound_connections(true);
+    assert!(c.emu.drop_inbound_connections() >= 1);
+    within("the engine to see the switch gone", 5, async {
+        while c.engine.metrics().esl_connected.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(c.emu.drop_outbound_connections() >= 1);
+    within("the caller in conversation on the fallback phone", 5, async {
+        while !c.emu.channels().iter().any(|ch| ch.uuid == cut_off && ch.other_leg.is_some()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    // The control connection comes back: the call is left to the dialplan.
+    c.emu.refuse_inbound_connections(false);
+    let r = record_of(&c, &cut_off, |r| r.steps.iter().any(|s| s.kind == "outside_kontakt")).await;
+    assert_eq!(r.status, CallStatus::Live, "{r:?}");
+    let step = r.steps.iter().find(|s| s.kind == "outside_kontakt").unwrap();
+    assert_eq!(step.detail["application"], "bridge", "{step:?}");
+    assert!(r.steps.iter().all(|s| s.kind != "reattached"), "{:?}", r.steps);
+    // Out of the queue: a caller after it is the operator's first.
+    let next = c.emu.place_call(&call("0501000004", &["1", "2"]));
+    ready(&c, op).await;
+    let OperatorEvent::ScreenPop(pop) = next_for(&mut feed, op).await else { panic!() };
+    assert_eq!(pop.call, next);
+    // The conversation on the fallback phone ends: the record is closed.
+    let r = record_of(&c, &cut_off, |r| r.status != CallStatus::Live).await;
+    assert_eq!(r.status, CallStatus::Closed, "{r:?}");
+    assert_eq!(r.end_reason.as_deref(), Some("ended_outside_kontakt"), "{r:?}");
+    assert!(r.ended_at.is_some() && r.hangup_cause.is_some(), "{r:?}");
+    assert_eq!(r.agent_user_id, None, "{r:?}");
     let seqs: Vec<i64> = r.steps.iter().map(|s| s.seq).collect();
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "no step lost or reused");
 }

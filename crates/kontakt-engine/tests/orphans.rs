@@ -1,13 +1,14 @@
-//! Orphans: callers FreeSWITCH handed to a Kontakt process that died before recording them.
+//! Orphans: callers FreeSWITCH handed to a Kontakt process that hung before recording them.
 //! They sit in the socket application with no call record at all. Reconciliation adopts one
 //! it sees in two looks two seconds apart (`adopt_orphans` in `engine.rs`): the caller is
 //! pulled onto our socket (`uuid_transfer`) and taken from the start. Callers with a record,
 //! and callers in any other application, are not adopted.
 //!
-//! The dead process is a proxy in front of our outbound socket that black-holes the socket
-//! FreeSWITCH opens for the caller, then closes it; the dialplan's `socket_resume` keeps the
-//! caller up in the socket application, as Kontakt's dialplans do. What the engine asks of
-//! the switch is read from the switch's `API` events (one for each api command it runs).
+//! The hung process is a proxy in front of our outbound socket that accepts the socket
+//! FreeSWITCH opens for the caller and never answers or closes it, so the caller stays in the
+//! socket application. (A process that dies closes its sockets, and the dialplan goes on to
+//! degraded mode: `call_flow.rs` covers that.) What the engine asks of the switch is read
+//! from the switch's `API` events (one for each api command it runs).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -94,13 +95,14 @@ async fn a_caller_left_in_the_socket_without_a_record_is_adopted_once_and_served
     let mut asked = asked_of_the_switch(&c).await;
     let mut feed = c.engine.operator_feed();
 
-    // The process FreeSWITCH hands the caller to takes the socket and never speaks; then it
-    // dies, and its socket closes. The caller stays in the socket application.
-    front.link.send_replace(Link::BlackHole);
+    // The process FreeSWITCH hands the caller to takes the socket and never speaks: it hangs,
+    // and its socket stays open. The caller stays in the socket application. (Had the socket
+    // closed, the dialplan would have taken the caller on to degraded mode.)
+    front.link.send_replace(Link::Frozen);
     let mut sc = call("0505550061", &["1", "2"]);
     sc.talk_secs = Some(0.3);
     let orphan = c.emu.place_call(&sc);
-    within("the dead process to take the caller's socket", 5, front.holding(1)).await;
+    within("the hung process to take the caller's socket", 5, front.holding(1)).await;
     front.link.send_replace(Link::Up);
 
     // A caller Kontakt takes as usual: recorded, waiting in the queue.
@@ -214,7 +216,7 @@ async fn an_orphan_is_adopted_while_another_node_attaches_between_the_looks() {
     let second =
         kontakt_sim::EmulatorConfig { hostname: "kontakt-sim-2".into(), ..c.emu_config.clone() };
     let second = kontakt_sim::Emulator::start(second).await.unwrap();
-    front.link.send_replace(Link::BlackHole);
+    front.link.send_replace(Link::Frozen);
     let orphan = c.emu.place_call(&call("0505550061", &["1", "2"]));
     within("the orphan's socket held", 5, front.holding(1)).await;
     front.link.send_replace(Link::Up);

@@ -85,10 +85,26 @@ impl Ctx {
     }
 }
 
+/// The extension Kontakt's public dialplan transfers a call to when its socket cannot be
+/// reached or closes (`dialplans/kontakt_degraded.xml`).
+const DEGRADED: &str = "kontakt_degraded";
+
 /// The dialplan of a destination, as FreeSWITCH's default configuration runs it: the
 /// `global` extension's `hash` / `export` preamble (optional), then echo test, outbound
-/// socket, or park.
+/// socket, or park. `kontakt_degraded` runs the configured degraded-mode applications.
 pub(crate) fn dialplan(sim: &Sim, uuid: &str, dest: &str) -> Vec<(String, String)> {
+    if dest == DEGRADED {
+        return sim
+            .cfg
+            .degraded
+            .iter()
+            .map(|a| {
+                a.split_once(' ').map_or((a.clone(), String::new()), |(app, data)| {
+                    (app.to_owned(), data.to_owned())
+                })
+            })
+            .collect();
+    }
     let mut apps = Vec::new();
     if sim.cfg.dialplan_preamble {
         let caller =
@@ -111,7 +127,10 @@ pub(crate) fn dialplan(sim: &Sim, uuid: &str, dest: &str) -> Vec<(String, String
             if sim.cfg.socket_resume {
                 apps.push(("set".into(), "socket_resume=true".into()));
             }
-            apps.push(("socket".into(), format!("{addr} async full")))
+            apps.push(("socket".into(), format!("{addr} async full")));
+            if sim.cfg.socket_resume {
+                apps.push(("transfer".into(), format!("{DEGRADED} XML {DEGRADED}")));
+            }
         }
         None => apps.push(("park".into(), String::new())),
     }
@@ -193,7 +212,9 @@ fn run_app(ctx: &mut Ctx, app: String, arg: String, event_uuid: Option<String>) 
                 "_none_".into()
             }
             "bridge" => {
-                bridge_app(ctx, &arg).await;
+                if let Some(dest) = bridge_app(ctx, &arg).await {
+                    end = End::Transfer(dest);
+                }
                 "_none_".into()
             }
             "record_session" => {
@@ -433,13 +454,17 @@ async fn get_digits(ctx: &mut Ctx, app: &str, arg: &str) {
 async fn parked(ctx: &mut Ctx, app: &str, arg: &str) -> End {
     let sim = ctx.sim.clone();
     let uuid = ctx.uuid.clone();
+    // Fires when this socket's connection ends with `socket_resume`: the application returns
+    // and the channel goes on with its dialplan.
+    let mut resumed = None;
     if app == "socket" {
         let addr = arg.split_whitespace().next().unwrap_or_default().to_owned();
         if let Some((host, _)) = addr.split_once(':') {
             chan::set_var(&sim, &uuid, "socket_host", host);
         }
-        if !crate::conn::connect_outbound(&sim, &uuid, &addr).await {
-            return End::Next;
+        match crate::conn::connect_outbound(&sim, &uuid, &addr).await {
+            Some(rx) => resumed = Some(rx),
+            None => return End::Next,
         }
     }
     chan::event(&sim, &uuid, "CHANNEL_PARK", &[]);
@@ -462,6 +487,19 @@ async fn parked(ctx: &mut Ctx, app: &str, arg: &str) -> End {
             tokio::select! {
                 _ = h.wait_for(|h| *h) => break End::Next,
                 cmd = ctx.cmds.recv() => cmd,
+                r = async {
+                    match resumed.as_mut() {
+                        Some(rx) => rx.await,
+                        None => std::future::pending().await,
+                    }
+                }, if resumed.is_some() => {
+                    if r.is_ok() {
+                        break End::Next;
+                    }
+                    // Ended without `socket_resume`: the connection hangs the call up.
+                    resumed = None;
+                    continue;
+                }
             }
         };
         match cmd {
@@ -591,8 +629,10 @@ async fn eavesdrop(ctx: &mut Ctx, target: &str) {
 
 /// The `bridge` application: dial, ring, bridge on answer; when the agent hangs up the
 /// caller continues with its next application (FreeSWITCH's default
-/// `hangup_after_bridge=false`).
-async fn bridge_app(ctx: &mut Ctx, dial: &str) {
+/// `hangup_after_bridge=false`). A `uuid_transfer` of the caller, while the phone rings or
+/// during the conversation, ends it (the phone's leg is cancelled or hung up) and is
+/// returned: the caller goes where it says. (Other commands sent meanwhile are dropped.)
+async fn bridge_app(ctx: &mut Ctx, dial: &str) -> Option<Dest> {
     let sim = ctx.sim.clone();
     let uuid = ctx.uuid.clone();
     let (cid_name, cid_num) = {
@@ -602,34 +642,71 @@ async fn bridge_app(ctx: &mut Ctx, dial: &str) {
             .map(|ch| (ch.caller_name.clone(), ch.caller_number.clone()))
             .unwrap_or_default()
     };
-    let leg = originate_leg(&sim, dial, &cid_name, &cid_num, Some(ctx.hangup.clone())).await;
+    // The ringing is cancelled by the caller's hang-up or by a transfer.
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let ringing = originate_leg(&sim, dial, &cid_name, &cid_num, Some(cancel_rx));
+    tokio::pin!(ringing);
+    let mut a_hangup = ctx.hangup.clone();
+    let mut transfer = None;
+    let mut cmds_open = true;
+    let leg = loop {
+        tokio::select! {
+            r = &mut ringing => break r,
+            _ = a_hangup.wait_for(|h| *h), if !*cancel_tx.borrow() => {
+                let _ = cancel_tx.send(true);
+            }
+            cmd = ctx.cmds.recv(), if transfer.is_none() && cmds_open => match cmd {
+                Some(ChanCmd::Transfer { dest }) => {
+                    transfer = Some(dest);
+                    let _ = cancel_tx.send(true);
+                }
+                Some(_) => {}
+                None => cmds_open = false,
+            }
+        }
+    };
     let b = match leg {
+        Ok(b) if transfer.is_some() => {
+            // Answered just as the transfer came: that phone is hung up again.
+            chan::hangup(&sim, &b, "ORIGINATOR_CANCEL");
+            return transfer;
+        }
         Ok(b) => b,
         Err(cause) => {
             chan::set_var(&sim, &uuid, "originate_disposition", &cause);
             chan::set_var(&sim, &uuid, "DIALSTATUS", &cause);
             chan::set_var(&sim, &uuid, "bridge_hangup_cause", &cause);
-            return;
+            return transfer;
         }
     };
     chan::answer(&sim, &uuid);
-    let Some(mut b_hangup) = hangup_rx(&sim, &b) else { return };
+    let mut b_hangup = hangup_rx(&sim, &b)?;
     chan::set_var(&sim, &uuid, "originate_disposition", "SUCCESS");
     chan::set_var(&sim, &uuid, "DIALSTATUS", "SUCCESS");
     if !chan::bridge(&sim, &uuid, &b) {
-        return;
+        return None;
     }
-    let a_hung = tokio::select! {
-        _ = ctx.hangup.wait_for(|h| *h) => true,
-        _ = b_hangup.wait_for(|h| *h) => false,
+    let mut cmds_open = true;
+    let (a_hung, transfer) = loop {
+        tokio::select! {
+            _ = ctx.hangup.wait_for(|h| *h) => break (true, None),
+            _ = b_hangup.wait_for(|h| *h) => break (false, None),
+            cmd = ctx.cmds.recv(), if cmds_open => match cmd {
+                Some(ChanCmd::Transfer { dest }) => break (true, Some(dest)),
+                Some(_) => {}
+                None => cmds_open = false,
+            },
+        }
     };
     chan::unbridge(&sim, &uuid, &b);
     if a_hung {
+        // The caller left the bridge (hung up, or transferred away): so does the phone.
         chan::hangup(&sim, &b, "NORMAL_CLEARING");
     } else {
         chan::set_var(&sim, &uuid, "last_bridge_hangup_cause", "NORMAL_CLEARING");
         chan::set_state(&sim, &uuid, "CS_EXECUTE");
     }
+    transfer
 }
 
 /// A parsed dial string: `{a=b,c=d}user/1001`, `sofia/internal/1001@host`,

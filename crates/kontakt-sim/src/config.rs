@@ -29,10 +29,18 @@ pub struct EmulatorConfig {
     /// Where each incoming call is sent by the dialplan (`socket <addr> async full`), e.g.
     /// `127.0.0.1:8084`. Without it incoming calls are parked.
     pub outbound_socket: Option<String>,
-    /// Set `socket_resume=true` before `socket`, as Kontakt's dialplans do: a channel whose
-    /// socket connection ends stays up (parked here; the real dialplan goes on to degraded
-    /// mode) instead of being hung up.
+    /// Run incoming calls through the shape of Kontakt's public dialplan: `socket_resume=true`,
+    /// the `socket`, then `transfer kontakt_degraded XML kontakt_degraded`. A channel whose
+    /// socket cannot be reached, or whose socket connection ends while it is still in the
+    /// `socket` application, goes on to that transfer (degraded mode) instead of being hung
+    /// up. Without it the dialplan is the `socket` alone, and a closed connection hangs the
+    /// call up.
     pub socket_resume: bool,
+    /// The applications of the `kontakt_degraded` extension (Kontakt's degraded-mode context,
+    /// `dialplans/kontakt_degraded.xml`), each `"app data"`, e.g. `"bridge user/1009"` for a
+    /// fallback phone and `"play_and_get_digits …"` for the leave-a-number prompt. Empty: the
+    /// extension is not installed, and a call sent there is hung up.
+    pub degraded: Vec<String>,
     /// Destinations that run `answer` + `echo` (like FreeSWITCH's demo extension 9196)
     /// instead of the outbound socket.
     pub echo_destinations: Vec<String>,
@@ -70,6 +78,7 @@ impl Default for EmulatorConfig {
             speed: 1.0,
             outbound_socket: None,
             socket_resume: false,
+            degraded: Vec::new(),
             echo_destinations: vec!["9196".into()],
             max_event_queue: 100_000,
             dialplan_preamble: true,

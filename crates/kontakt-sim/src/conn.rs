@@ -57,7 +57,14 @@ struct Conn {
 }
 
 /// Serves a connection until it closes.
-pub(crate) async fn serve(sim: Sim, stream: TcpStream, mode: Mode) {
+/// `resumed` (outbound sockets) is told when the connection has ended on a channel with
+/// `socket_resume`, so that its `socket` application returns.
+pub(crate) async fn serve(
+    sim: Sim,
+    stream: TcpStream,
+    mode: Mode,
+    resumed: Option<tokio::sync::oneshot::Sender<()>>,
+) {
     let controls = match &mode {
         Mode::Inbound => None,
         Mode::Outbound { uuid } => Some(uuid.clone()),
@@ -137,11 +144,14 @@ pub(crate) async fn serve(sim: Sim, stream: TcpStream, mode: Mode) {
     }
     sim.unsubscribe(id);
     if let Mode::Outbound { uuid } = &conn.mode {
-        // The socket application ends when its connection does: the call is hung up
-        // (`socket ... full` with nothing left in the dialplan) — unless `socket_resume`
-        // is set, when FreeSWITCH goes on with the dialplan; here the channel stays parked
-        // and can be transferred back (`uuid_transfer`).
-        if chan::get_var(&sim, uuid, "socket_resume").flatten().as_deref() != Some("true") {
+        // The socket application ends when its connection does: the call is hung up —
+        // unless `socket_resume` is set, when FreeSWITCH goes on with the rest of the
+        // dialplan (Kontakt's: the transfer to degraded mode).
+        if chan::get_var(&sim, uuid, "socket_resume").flatten().as_deref() == Some("true") {
+            if let Some(tx) = resumed {
+                let _ = tx.send(());
+            }
+        } else {
             chan::hangup(&sim, uuid, "NORMAL_CLEARING");
         }
     }
@@ -435,8 +445,14 @@ impl Conn {
 }
 
 /// Connects the outbound socket of channel `uuid` to `addr` (like `socket <addr> async
-/// full`). False if the server cannot be reached.
-pub(crate) async fn connect_outbound(sim: &Sim, uuid: &str, addr: &str) -> bool {
+/// full`). None if the server cannot be reached; else what fires when the connection ends
+/// and the channel is to go on with its dialplan (`socket_resume`). Each `socket`
+/// application waits on its own connection's: a late end of an earlier one is not its.
+pub(crate) async fn connect_outbound(
+    sim: &Sim,
+    uuid: &str,
+    addr: &str,
+) -> Option<tokio::sync::oneshot::Receiver<()>> {
     let conn =
         tokio::time::timeout(std::time::Duration::from_secs(5), TcpStream::connect(addr)).await;
     match conn {
@@ -444,9 +460,10 @@ pub(crate) async fn connect_outbound(sim: &Sim, uuid: &str, addr: &str) -> bool 
             let _ = stream.set_nodelay(true);
             let sim2: Sim = Arc::clone(sim);
             let uuid = uuid.to_owned();
-            tokio::spawn(serve(sim2, stream, Mode::Outbound { uuid }));
-            true
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            tokio::spawn(serve(sim2, stream, Mode::Outbound { uuid }, Some(tx)));
+            Some(rx)
         }
-        _ => false,
+        _ => None,
     }
 }

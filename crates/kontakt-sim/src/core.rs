@@ -350,6 +350,9 @@ pub(crate) struct Shared {
     pub(crate) cfg: EmulatorConfig,
     pub(crate) core_uuid: String,
     pub(crate) started: std::time::Instant,
+    /// Inbound Event Socket connections are closed as soon as they are accepted (tests:
+    /// the control port unreachable for a while).
+    pub(crate) refuse_inbound: std::sync::atomic::AtomicBool,
     core: Mutex<Core>,
 }
 
@@ -366,6 +369,7 @@ impl Shared {
             cfg,
             core_uuid: uuid::Uuid::new_v4().to_string(),
             started: std::time::Instant::now(),
+            refuse_inbound: std::sync::atomic::AtomicBool::new(false),
             core: Mutex::new(Core {
                 max_queue,
                 seq: 0,

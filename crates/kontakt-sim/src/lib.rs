@@ -92,8 +92,11 @@ impl Emulator {
         tasks.push(tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
+                if s.refuse_inbound.load(std::sync::atomic::Ordering::Relaxed) {
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(conn::serve(s.clone(), stream, conn::Mode::Inbound));
+                tokio::spawn(conn::serve(s.clone(), stream, conn::Mode::Inbound, None));
             }
         }));
         if sim.cfg.heartbeat_secs > 0.0 {
@@ -208,8 +211,16 @@ impl EmulatorHandle {
         self.sim.kill_connections(true)
     }
 
-    /// Drops every outbound socket connection (their calls are hung up, as with a dead
-    /// socket application).
+    /// While `refuse` is true, inbound Event Socket connections are closed as soon as they
+    /// are accepted (the control port unreachable); connections already up are not touched
+    /// ([`Self::drop_inbound_connections`] drops them).
+    pub fn refuse_inbound_connections(&self, refuse: bool) {
+        self.sim.refuse_inbound.store(refuse, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Drops every outbound socket connection. Their calls are hung up, as when a socket
+    /// application dies — unless the dialplan set `socket_resume` (see
+    /// [`EmulatorConfig::socket_resume`]), when they go on to degraded mode.
     pub fn drop_outbound_connections(&self) -> usize {
         self.sim.kill_connections(false)
     }

@@ -284,3 +284,130 @@ async fn unreachable_socket_server_ends_the_call() {
     assert_eq!(hc.hangup_cause(), Some("NORMAL_CLEARING"));
     assert!(emu.wait_idle(T).await);
 }
+
+/// The emulator with Kontakt's public dialplan (`socket_resume`, then degraded mode) whose
+/// degraded mode rings the fallback phone `user/1999`, which answers after `fallback_secs`;
+/// calls go to `socket` (an address), and a control connection hears the channel events.
+async fn degraded_setup(socket: String, fallback_secs: f64) -> (EmulatorHandle, Client) {
+    let emu = Emulator::start(EmulatorConfig {
+        listen: "127.0.0.1:0".into(),
+        heartbeat_secs: 0.0,
+        speed: 20.0,
+        outbound_socket: Some(socket),
+        socket_resume: true,
+        degraded: vec!["bridge user/1999".into()],
+        endpoints: vec![EndpointConfig {
+            user: "1999".into(),
+            behaviour: EndpointBehaviour {
+                answer_after_secs: Some(fallback_secs),
+                reject: None,
+                hangup_after_secs: None,
+            },
+        }],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut c = Client::connect(emu.inbound_addr()).await;
+    c.next().await;
+    c.cmd("auth ClueCon\n\n").await;
+    c.cmd("event plain CHANNEL_EXECUTE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE\n\n").await;
+    (emu, c)
+}
+
+/// The next CHANNEL_EXECUTE of `app`, by any channel.
+async fn until_app(c: &mut Client, app: &str) -> kontakt_esl::Event {
+    loop {
+        let ev = c.until_event("CHANNEL_EXECUTE").await;
+        if ev.application() == Some(app) {
+            return ev;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_closed_socket_with_socket_resume_goes_on_to_degraded_mode() {
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (emu, mut events) = degraded_setup(server.local_addr().unwrap().to_string(), 0.5).await;
+    let mut call = ScriptedCall::new("1000", "1580");
+    call.hangup_after_secs = Some(30.0);
+    let caller = emu.place_call(&call);
+    let mut app = accept(&server).await;
+    app.cmd("connect\n\n").await;
+    // The application server goes away: the dialplan goes on after the socket.
+    drop(app);
+    let ev = until_app(&mut events, "transfer").await;
+    assert_eq!(ev.unique_id(), Some(caller.as_str()));
+    assert_eq!(ev.header("Application-Data"), Some("kontakt_degraded XML kontakt_degraded"));
+    let ev = until_app(&mut events, "bridge").await;
+    assert_eq!(ev.unique_id(), Some(caller.as_str()));
+    assert_eq!(ev.destination_number(), Some("kontakt_degraded"));
+    // The fallback phone answers: the caller is in conversation on it.
+    loop {
+        let ev = events.until_event("CHANNEL_ANSWER").await;
+        if ev.unique_id() != Some(caller.as_str()) {
+            break;
+        }
+    }
+    let up = emu.channels();
+    let on_caller = up.iter().find(|ch| ch.uuid == caller).unwrap();
+    assert!(on_caller.other_leg.is_some(), "{up:?}");
+    assert!(emu.hangup(&caller, "NORMAL_CLEARING"));
+    assert!(emu.wait_idle(T).await);
+}
+
+#[tokio::test]
+async fn an_unreachable_socket_with_socket_resume_goes_on_to_degraded_mode() {
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let (emu, mut events) = degraded_setup(addr, 0.5).await;
+    let caller = emu.place_call(&ScriptedCall::new("1000", "1580"));
+    let ev = until_app(&mut events, "bridge").await;
+    assert_eq!(ev.unique_id(), Some(caller.as_str()));
+    assert!(emu.hangup(&caller, "NORMAL_CLEARING"));
+    assert!(emu.wait_idle(T).await);
+}
+
+/// How Kontakt takes a caller back from degraded mode: `uuid_transfer` while the fallback
+/// phone rings cancels that phone's leg, and the caller goes where the transfer says.
+#[tokio::test]
+async fn a_transfer_ends_the_fallback_ringing() {
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    // The fallback phone would answer after 100 s (5 s of real time at speed 20).
+    let (emu, mut events) = degraded_setup(addr, 100.0).await;
+    let mut call = ScriptedCall::new("1000", "1580");
+    call.hangup_after_secs = Some(300.0);
+    let caller = emu.place_call(&call);
+    until_app(&mut events, "bridge").await;
+    let fallback = loop {
+        if let Some(ch) = emu.channels().into_iter().find(|ch| ch.uuid != caller) {
+            break ch.uuid;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    let r = events.cmd(&format!("api uuid_transfer {caller} 9196\n\n")).await;
+    assert_eq!(r.body_text(), "+OK\n");
+    // Both, in either order: the fallback leg cancelled, the caller in the new extension.
+    let (mut cancelled, mut echo) = (None, false);
+    while cancelled.is_none() || !echo {
+        let Some(m) = events.next().await else { panic!("the switch closed the connection") };
+        let Some(ev) = m.event() else { continue };
+        match ev.name() {
+            Some("CHANNEL_HANGUP_COMPLETE") if ev.unique_id() == Some(fallback.as_str()) => {
+                cancelled = ev.hangup_cause().map(str::to_owned);
+            }
+            Some("CHANNEL_EXECUTE") if ev.application() == Some("echo") => {
+                assert_eq!(ev.unique_id(), Some(caller.as_str()));
+                echo = true;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(cancelled.as_deref(), Some("ORIGINATOR_CANCEL"));
+    assert!(emu.channels().iter().all(|ch| ch.uuid == caller), "{:?}", emu.channels());
+    assert!(emu.hangup(&caller, "NORMAL_CLEARING"));
+    assert!(emu.wait_idle(T).await);
+}

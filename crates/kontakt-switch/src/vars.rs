@@ -90,6 +90,15 @@ pub mod kontakt_sets {
     pub const ALL: &[&str] = &[ACCEPTED];
 }
 
+/// Where Kontakt sends calls in the dialplans.
+pub mod extensions {
+    /// Degraded mode: the extension and context of `dialplans/kontakt_degraded.xml`, as the
+    /// argument of a `transfer` (`<extension> XML <context>`). The public dialplan goes
+    /// there when Kontakt's socket cannot be reached or closes; a caller Kontakt pulls back
+    /// onto its socket (`uuid_transfer … inline`) is given the same way out.
+    pub const DEGRADED_TRANSFER: &str = "kontakt_degraded XML kontakt_degraded";
+}
+
 /// Standard FreeSWITCH / Sofia channel variables Kontakt reads.
 pub mod channel {
     /// The user part of the SIP From (caller id before normalisation).

@@ -161,3 +161,23 @@ fn set_where_names_a_file_that_sets_the_variable() {
         }
     }
 }
+
+#[test]
+fn degraded_transfer_names_the_degraded_extension_the_public_dialplan_uses() {
+    let target = vars::extensions::DEGRADED_TRANSFER;
+    let (exten, context) = match target.split(' ').collect::<Vec<_>>()[..] {
+        [e, "XML", c] => (e, c),
+        _ => panic!("{target:?} is not `<extension> XML <context>`"),
+    };
+    let degraded = strip_comments(&read(&dialplans().join("kontakt_degraded.xml")));
+    assert!(degraded.contains(&format!("<context name=\"{context}\">")), "no context {context}");
+    assert!(
+        degraded.contains(&format!("expression=\"^{exten}$\"")),
+        "context {context} has no extension matching {exten}"
+    );
+    let public = strip_comments(&read(&dialplans().join("public/00_kontakt.xml")));
+    assert!(
+        public.contains(&format!("application=\"transfer\" data=\"{target}\"")),
+        "the public dialplan does not transfer to {target:?} after the socket"
+    );
+}

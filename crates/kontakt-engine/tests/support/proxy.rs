@@ -1,7 +1,7 @@
 //! A TCP proxy the test puts between a client and its server, to cut, black-hole or slow
 //! down the network between them: in front of PostgreSQL (`db_outage.rs`: the database goes
 //! away), or in front of our outbound socket (`orphans.rs`: the process FreeSWITCH hands a
-//! caller to takes the socket and dies).
+//! caller to takes the socket and hangs).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,11 +21,14 @@ pub(crate) enum Link {
     Refused,
     /// A partition: connections are closed; new ones are accepted and never answered.
     BlackHole,
+    /// The server froze: new connections are accepted and never answered, and stay open
+    /// after the link changes (until the proxy goes) — a hung process keeps its sockets.
+    Frozen,
 }
 
 impl Link {
     fn cut(self) -> bool {
-        matches!(self, Link::Refused | Link::BlackHole)
+        matches!(self, Link::Refused | Link::BlackHole | Link::Frozen)
     }
 }
 
@@ -110,10 +113,10 @@ async fn carry(
     held: watch::Sender<usize>,
 ) {
     let link = *rx.borrow_and_update();
-    if link == Link::BlackHole {
-        // Accepted, never answered; closed once the partition ends.
+    if link == Link::BlackHole || link == Link::Frozen {
+        // Accepted, never answered; closed once the partition ends, or (frozen) never.
         held.send_modify(|h| *h += 1);
-        let _ = rx.changed().await;
+        while rx.changed().await.is_ok() && link == Link::Frozen {}
         held.send_modify(|h| *h -= 1);
         return;
     }

@@ -171,6 +171,8 @@ async fn a_caller_left_in_the_socket_without_a_record_is_adopted_once_and_served
     assert!(r.agent_user_id.is_some(), "{r:?}");
     assert_eq!(r.agent_user_id, answered_by.get(&orphan).copied(), "{r:?}");
     assert_eq!(r.end_reason.as_deref(), Some("completed"), "{r:?}");
+    // The number the caller dialled, not the inline applications that brought it back.
+    assert_eq!(r.dialled, "1580", "{r:?}");
     assert_eq!(r.link, Some(CallLink::Outcome("consultation".into())));
     assert!(r.connected_at.is_some() && r.ended_at.is_some() && r.hangup_cause.is_some());
     let kinds: Vec<&str> = r.steps.iter().map(|s| s.kind.as_str()).collect();

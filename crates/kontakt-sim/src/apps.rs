@@ -125,6 +125,9 @@ pub(crate) fn dialplan(sim: &Sim, uuid: &str, dest: &str) -> Vec<(String, String
     match &sim.cfg.outbound_socket {
         Some(addr) => {
             if sim.cfg.socket_resume {
+                // What Kontakt's handoff extension sets and a re-attached call still needs
+                // (its destination number is then the inline applications' text).
+                apps.push(("set".into(), format!("kontakt_dialed_number={dest}")));
                 apps.push(("set".into(), "socket_resume=true".into()));
             }
             apps.push(("socket".into(), format!("{addr} async full")));

@@ -404,8 +404,10 @@ async fn sigkill_under_load_accounts_for_every_call() {
     for d in &desks {
         d.abort();
     }
-    let killed_us = now_us();
     child.kill();
+    // The process is gone (killed and reaped): until the signal landed it could still take
+    // a call, and die before that call's record was durable.
+    let killed_us = now_us();
     let (mut child, addr) = serve_at(dir.path()).await;
     // Kontakt listens on its outbound socket before it says it is up.
     let restarted_us = now_us();
@@ -429,8 +431,8 @@ async fn sigkill_under_load_accounts_for_every_call() {
         } else {
             // Taken by the killed process in the moment before its record was durable: it
             // did nothing to the call (not even answer it) before the kill closed the
-            // socket and the dialplan went on to degraded mode. At most a call or two at
-            // ten a second.
+            // socket and the dialplan went on to degraded mode, whose fallback phone
+            // answers a second later. At most a call or two at ten a second.
             assert!(r.connected_us < killed_us, "taken after the kill, no record: {r:?}");
             assert!(
                 r.answered_us == 0 || r.answered_us >= killed_us,

@@ -2658,10 +2658,9 @@ impl Engine {
     /// Callers waiting in the socket application that no record names: their socket is held
     /// by a process that hung (or lost its network) before recording them. (A process that
     /// dies closes its sockets, and the dialplan takes its callers on to degraded mode.) One
-    /// seen by rounds of its node
-    /// at least `ORPHAN_RECHECK` apart is no call being taken right now (that one has its
-    /// record by then): it is pulled onto our socket and taken from the start. Returns how
-    /// many.
+    /// seen by rounds of its node at least `ORPHAN_RECHECK` apart is no call being taken
+    /// right now (that one has its record by then): it is pulled onto our socket and taken
+    /// from the start. Returns how many.
     ///
     /// Only a first look schedules a second one; what a second look (or the journal's
     /// re-check) sees first is adopted by a later round. Under load every round finds

@@ -34,10 +34,7 @@ async fn start() -> (EmulatorHandle, Client) {
     })
     .await
     .unwrap();
-    let mut c = Client::connect(emu.inbound_addr()).await;
-    c.next().await;
-    c.cmd("auth ClueCon\n\n").await;
-    c.cmd("event plain ALL\n\n").await;
+    let c = Client::control(emu.inbound_addr(), "plain ALL").await;
     (emu, c)
 }
 

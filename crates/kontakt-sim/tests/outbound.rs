@@ -269,10 +269,8 @@ async fn unreachable_socket_server_ends_the_call() {
     })
     .await
     .unwrap();
-    let mut c = Client::connect(emu.inbound_addr()).await;
-    c.next().await;
-    c.cmd("auth ClueCon\n\n").await;
-    c.cmd("event plain CHANNEL_EXECUTE_COMPLETE CHANNEL_HANGUP_COMPLETE\n\n").await;
+    let events = "plain CHANNEL_EXECUTE_COMPLETE CHANNEL_HANGUP_COMPLETE";
+    let mut c = Client::control(emu.inbound_addr(), events).await;
     emu.place_call(&ScriptedCall::new("1000", "7002"));
     loop {
         let ev = c.until_event("CHANNEL_EXECUTE_COMPLETE").await;
@@ -308,10 +306,8 @@ async fn degraded_setup(socket: String, fallback_secs: f64) -> (EmulatorHandle, 
     })
     .await
     .unwrap();
-    let mut c = Client::connect(emu.inbound_addr()).await;
-    c.next().await;
-    c.cmd("auth ClueCon\n\n").await;
-    c.cmd("event plain CHANNEL_EXECUTE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE\n\n").await;
+    let events = "plain CHANNEL_EXECUTE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE";
+    let c = Client::control(emu.inbound_addr(), events).await;
     (emu, c)
 }
 

@@ -42,6 +42,16 @@ impl Client {
         Client::from_stream(stream)
     }
 
+    /// A control connection to the inbound socket at `addr`: authenticated with the default
+    /// password and subscribed to `events` (`plain ALL`, `plain CHANNEL_EXECUTE ...`).
+    pub async fn control(addr: std::net::SocketAddr, events: &str) -> Client {
+        let mut c = Client::connect(addr).await;
+        c.next().await;
+        c.cmd("auth ClueCon\n\n").await;
+        c.cmd(&format!("event {events}\n\n")).await;
+        c
+    }
+
     pub fn from_stream(stream: TcpStream) -> Client {
         watchdog();
         Client { stream, dec: Decoder::new(), raw: Vec::new(), eof: false, pending: Vec::new() }

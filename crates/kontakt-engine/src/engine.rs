@@ -1588,15 +1588,21 @@ impl Engine {
         self.step(uuid, "hangup", serde_json::json!({"cause": cause, "phase": phase.name()}));
         // The router's reaction (a withdrawn offer) still needs this call's identity.
         self.drain_outputs();
-        if let Some(c) = self.calls.remove(uuid) {
-            if let Some(acd) = c.acd {
-                self.by_acd.remove(&acd);
-            }
-            if let Some(o) = c.offered {
-                self.legs.remove(&o.leg);
-            }
+        self.forget_call(uuid);
+    }
+
+    /// Drops a call Kontakt no longer drives: from the live calls and the indexes that lead
+    /// to it (its router id, its ringing offer's leg), and from the wall boards.
+    fn forget_call(&mut self, uuid: &str) -> Option<LiveCall> {
+        let c = self.calls.remove(uuid)?;
+        if let Some(acd) = c.acd {
+            self.by_acd.remove(&acd);
+        }
+        if let Some(o) = &c.offered {
+            self.legs.remove(&o.leg);
         }
         self.publish_call_gone(uuid);
+        Some(c)
     }
 
     fn leg_result(
@@ -2325,12 +2331,7 @@ impl Engine {
             },
         );
         self.step(uuid, "callback_failed", serde_json::json!({"last_cause": last_cause}));
-        if let Some(c) = self.calls.remove(uuid)
-            && let Some(acd) = c.acd
-        {
-            self.by_acd.remove(&acd);
-        }
-        self.publish_call_gone(uuid);
+        self.forget_call(uuid);
     }
 
     /// The control connection of a node; with a single node, that one.
@@ -2621,13 +2622,7 @@ impl Engine {
         self.step(uuid, "outside_kontakt", serde_json::json!({"application": application}));
         // The router's reaction (a cancelled offer) still needs this call's identity.
         self.drain_outputs();
-        let Some(c) = self.calls.remove(uuid) else { return };
-        if let Some(acd) = c.acd {
-            self.by_acd.remove(&acd);
-        }
-        if let Some(o) = c.offered {
-            self.legs.remove(&o.leg);
-        }
+        let Some(c) = self.forget_call(uuid) else { return };
         tracing::info!(
             call = uuid,
             application,
@@ -2643,7 +2638,6 @@ impl Engine {
                 end_reason: "ended_outside_kontakt",
             },
         );
-        self.publish_call_gone(uuid);
     }
 
     /// A second look at `node` (`ReconcileAgain`) after `after`.
